@@ -1,0 +1,40 @@
+# The whole suite through Make. Variables: CORPUS (bible | multi30k | a directory), SRC, TGT, PROFILE (quick | full).
+# Every target runs `setup` first; every stage is incremental (finished artifacts are reused).
+CORPUS  ?= bible
+SRC     ?=
+TGT     ?=
+PROFILE ?= quick
+PY      := .venv/bin/python
+CORPUS_ARGS := --corpus $(CORPUS) $(if $(SRC),--src $(SRC)) $(if $(TGT),--tgt $(TGT))
+ARGS    := $(CORPUS_ARGS) --profile $(PROFILE)
+
+.PHONY: help setup data smt nmt report test bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@echo "  variables: CORPUS=$(CORPUS) SRC=$(SRC) TGT=$(TGT) PROFILE=$(PROFILE)"
+
+setup: ## create .venv (torch CPU first, pinned packages) and build KenLM lmplz/build_binary into tools/bin
+	@bash scripts/setup.sh
+
+data: setup ## prepare the corpus (NFC, Moses tokenise + truecase, clean) and print its table
+	$(PY) -m data prepare $(CORPUS_ARGS)
+
+smt: setup ## phrase-based SMT: align, phrase table, KenLM, MERT, translate test -> runs/<corpus>/<src>-<tgt>/pbsmt
+	$(PY) -m smt train $(ARGS)
+
+nmt: setup ## RNN NMT: rnnenc and rnnsearch -> runs/<corpus>/<src>-<tgt>/{rnnenc,rnnsearch}
+	$(PY) -m nmt train $(ARGS) --arch rnnenc
+	$(PY) -m nmt train $(ARGS) --arch rnnsearch
+
+report: setup ## the whole study (trains what is missing) -> report/<corpus>-<src>-<tgt>/index.html + results.csv
+	$(PY) -m compare report $(ARGS)
+
+test: setup ## the test suite (pytest)
+	$(PY) -m pytest -q tests
+
+bench: setup ## speed and quality benchmarks vs NLTK, eflomal, JoeyNMT -> runs/bench/*.md
+	$(PY) benchmarks/run_all.py
+
+clean: ## remove prepared data, runs and reports (keeps .venv and tools)
+	rm -rf build runs report

@@ -1,0 +1,168 @@
+"""Shared I/O: validated line reading, atomic writes, hashes, progress bars, clean CLI errors.
+
+Every command of the suite reads its text through :func:`read_lines` (UTF-8 checked line by line,
+``.gz`` transparently) and writes every artifact through :func:`atomic_write` (temp file in the
+same directory, then ``os.replace``), so a crash never leaves a half-written file behind.
+Problems with the user's input raise :class:`UserError`; :func:`run_cli` prints them as one line
+(``error: FILE:LINE: problem``) and exits with status 2, without a traceback.
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+from tqdm import tqdm
+
+#: Longest line (in characters) accepted anywhere; longer ones are "absurd" input.
+MAX_LINE_CHARS = 100_000
+
+
+class UserError(Exception):
+    """A problem with the user's input or settings, reported as one line and exit status 2."""
+
+
+def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
+    """Run ``main(argv)``; turn :class:`UserError` into ``error: …`` on stderr and exit 2."""
+    try:
+        code = main(argv)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:  # e.g. `python -m smt align … | head`
+        sys.exit(0)
+    sys.exit(code or 0)
+
+
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def read_lines(path: str | os.PathLike, *, allow_empty_lines: bool = True,
+               allow_empty_file: bool = False, max_chars: int = MAX_LINE_CHARS) -> list[str]:
+    """Read a UTF-8 text file (optionally gzip) into a list of lines without their newline.
+
+    Raises :class:`UserError` naming the file and the 1-based line for: a missing file, invalid
+    UTF-8, an empty file (unless ``allow_empty_file``), an empty line (unless
+    ``allow_empty_lines``) or a line longer than ``max_chars`` characters.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    lines: list[str] = []
+    try:
+        with _open_binary(path) as fh:
+            for n, raw in enumerate(fh, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise UserError(f"{path}:{n}: invalid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from None
+                line = line.rstrip("\n").rstrip("\r")
+                if len(line) > max_chars:
+                    raise UserError(f"{path}:{n}: line of {len(line):,} characters (limit {max_chars:,})")
+                if not allow_empty_lines and not line.strip():
+                    raise UserError(f"{path}:{n}: empty line")
+                lines.append(line)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise UserError(f"{path}: cannot read ({exc})") from None
+    if not lines and not allow_empty_file:
+        raise UserError(f"{path}: empty file")
+    return lines
+
+
+def read_parallel(src: str | os.PathLike, tgt: str | os.PathLike, **kw) -> tuple[list[str], list[str]]:
+    """Read two sentence-aligned files; their line counts must match (else :class:`UserError`)."""
+    a, b = read_lines(src, **kw), read_lines(tgt, **kw)
+    if len(a) != len(b):
+        raise UserError(f"{src} has {len(a):,} lines but {tgt} has {len(b):,}: the sides must be line-aligned")
+    return a, b
+
+
+def read_tokenized(path: str | os.PathLike, **kw) -> list[list[str]]:
+    """Read a whitespace-tokenised file into lists of tokens."""
+    return [line.split() for line in read_lines(path, **kw)]
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[io.IOBase]:
+    """Open a temp file next to ``path``; on success rename it over ``path``, else delete it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        if "b" in mode:
+            fh = os.fdopen(fd, mode)
+        else:
+            fh = os.fdopen(fd, mode, encoding=encoding, newline="\n")
+        with fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_lines(path: str | os.PathLike, lines: Iterable[str]) -> None:
+    """Atomically write one string per line (``.gz`` paths are gzip-compressed, mtime 0)."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        with atomic_write(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+            for line in lines:
+                gz.write(line.encode("utf-8") + b"\n")
+        return
+    with atomic_write(path) as fh:
+        for line in lines:
+            fh.write(line + "\n")
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Atomically write pretty, key-sorted JSON."""
+    with atomic_write(path) as fh:
+        json.dump(obj, fh, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+        fh.write("\n")
+
+
+def read_json(path: str | os.PathLike):
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (as stored, i.e. of the .gz for gzip files)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_text(lines: Iterable[str]) -> str:
+    """Hex SHA-256 of lines joined by newlines (independent of compression)."""
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(line.encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def progress(iterable=None, *, total: int | None = None, desc: str = "", unit: str = "sent", **kw) -> tqdm:
+    """A tqdm bar on stderr showing ``unit/s``; quiet when ``MT_NO_PROGRESS=1``."""
+    disable = os.environ.get("MT_NO_PROGRESS") == "1"
+    return tqdm(iterable, total=total, desc=desc, unit=unit, unit_scale=True, dynamic_ncols=True,
+                disable=disable, file=sys.stderr, mininterval=0.5, **kw)

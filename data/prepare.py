@@ -1,0 +1,207 @@
+"""Prepared data: the corpus preprocessed once, cached under ``build/<corpus>/<src>-<tgt>/``.
+
+Layout of a prepared directory (all UTF-8, one sentence a line)::
+
+    train.<src> train.<tgt>      tokenised + truecased + cleaned (clean-corpus-n) training pairs
+    dev.<l>  test.<l>            tokenised + truecased, not cleaned (every line is kept)
+    dev.ref.<tgt> test.ref.<tgt> raw references (NFC): what BLEU is computed against
+    dev.raw.<l> test.raw.<l>     raw NFC text of both sides
+    truecase.<l>                 truecasing models (trained on the training side only)
+    train-n<N>.<l>               deterministic subsets for learning curves (made on demand)
+    manifest.json                corpus hash, raw file hashes, settings, counts, drops, statistics
+
+The directory is rebuilt when the corpus hash or the settings change, and is written into a
+temporary directory that is renamed into place when complete.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from data import corpus as corpus_mod
+from data import preprocess as pp
+from data.io import UserError, read_json, read_lines, write_json, write_lines
+from data.profiles import PROFILES, SEED
+
+#: Bump when preprocessing changes so that cached builds are redone.
+PREPARE_VERSION = 1
+SETTINGS = {"normalize": "NFC", "tokenizer": "sacremoses", "escape": True, "truecase": True,
+            "clean_max_tokens": pp.CLEAN_MAX_TOKENS, "clean_max_ratio": pp.CLEAN_MAX_RATIO,
+            "version": PREPARE_VERSION}
+
+
+def build_root() -> Path:
+    return Path(os.environ.get("MT_BUILD_DIR", corpus_mod.ROOT / "build"))
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get("MT_RUNS_DIR", corpus_mod.ROOT / "runs"))
+
+
+@dataclass
+class Prepared:
+    """A prepared corpus (see the module docstring for the files)."""
+
+    name: str
+    src: str
+    tgt: str
+    dir: Path
+    manifest: dict = field(repr=False)
+
+    def lang(self, side: str) -> str:
+        if side not in ("src", "tgt"):
+            raise ValueError(side)
+        return self.src if side == "src" else self.tgt
+
+    def file(self, split: str, side: str) -> Path:
+        """Tokenised, truecased text of ``split`` (train/dev/test), ``side`` (src/tgt)."""
+        return self.dir / f"{split}.{self.lang(side)}"
+
+    def ref(self, split: str) -> Path:
+        """Raw NFC target-side reference of dev or test (what BLEU is computed against)."""
+        return self.dir / f"{split}.ref.{self.tgt}"
+
+    def raw(self, split: str, side: str) -> Path:
+        return self.dir / f"{split}.raw.{self.lang(side)}"
+
+    @property
+    def hash(self) -> str:
+        return self.manifest["hash"]
+
+    def train_files(self, n: int | None = None) -> tuple[Path, Path]:
+        """Training files, or a deterministic subset of ``n`` pairs (seeded sample, corpus order)."""
+        total = self.manifest["counts"]["train"]
+        if n is None or n >= total:
+            return self.file("train", "src"), self.file("train", "tgt")
+        if n <= 0:
+            raise UserError(f"--train-size must be positive (got {n})")
+        out = (self.dir / f"train-n{n}.{self.src}", self.dir / f"train-n{n}.{self.tgt}")
+        if not all(p.is_file() for p in out):
+            keep = sorted(random.Random(SEED).sample(range(total), n))
+            for side, path in zip(("src", "tgt"), out):
+                lines = read_lines(self.file("train", side))
+                write_lines(path, (lines[i] for i in keep))
+        return out
+
+    def postprocess(self, lines) -> list[str]:
+        """Target-side tokenised, truecased lines → detokenised, recased text (for test.hyp)."""
+        return pp.Postprocessor(self.tgt)(lines)
+
+    def run_dir(self, system: str) -> Path:
+        d = runs_root() / self.name / f"{self.src}-{self.tgt}" / system
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+def _stats(lines: list[str]) -> dict:
+    lengths = np.array([len(line.split()) for line in lines]) if lines else np.zeros(1, int)
+    vocab = {tok for line in lines for tok in line.split()}
+    p10, p50, p90 = (int(x) for x in np.percentile(lengths, [10, 50, 90]))
+    return {"tokens": int(lengths.sum()), "vocab": len(vocab), "p10": p10, "p50": p50, "p90": p90,
+            "max": int(lengths.max())}
+
+
+def prepare(corpus: str = "bible", src: str | None = None, tgt: str | None = None, *, quiet: bool = False) -> Prepared:
+    """Prepare (or load from cache) ``corpus`` for ``src``→``tgt``."""
+    default = corpus_mod.DEFAULT_PAIRS.get(corpus, (None, None))
+    src, tgt = src or default[0], tgt or default[1]
+    if not src or not tgt:
+        raise UserError("give --src and --tgt languages")
+    c = corpus_mod.resolve(corpus, src, tgt)
+    corpus_hash = c.hash()
+    out = build_root() / c.name / f"{src}-{tgt}"
+    manifest_path = out / "manifest.json"
+    if manifest_path.is_file():
+        manifest = read_json(manifest_path)
+        if manifest.get("hash") == corpus_hash and manifest.get("settings") == SETTINGS:
+            return Prepared(c.name, src, tgt, out, manifest)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        manifest = _build(c, tmp, corpus_hash, quiet)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Prepared(c.name, src, tgt, out, manifest)
+
+
+def _build(c: corpus_mod.Corpus, out: Path, corpus_hash: str, quiet: bool) -> dict:
+    src, tgt = c.src, c.tgt
+    raw = {}
+    for split in corpus_mod.SPLITS:
+        s_path, t_path = c.files[split]
+        # Train may contain empty lines (cleaning drops and counts them); dev/test may not.
+        allow = split == "train"
+        s = read_lines(s_path, allow_empty_lines=allow)
+        t = read_lines(t_path, allow_empty_lines=allow)
+        if len(s) != len(t):
+            raise UserError(f"{s_path} has {len(s):,} lines but {t_path} has {len(t):,}: the sides must be line-aligned")
+        raw[split] = ([pp.nfc(x) for x in s], [pp.nfc(x) for x in t])
+    tok = {split: (pp.tokenize(s, src, f"{split}"), pp.tokenize(t, tgt, f"{split}")) for split, (s, t) in raw.items()}
+    keep, dropped = pp.clean(*tok["train"])
+    tc = {lang: pp.train_truecaser([tok["train"][i][k] for k in keep], out / f"truecase.{lang}")
+          for i, lang in enumerate((src, tgt))}
+    stats, counts = {}, {}
+    for split in corpus_mod.SPLITS:
+        s, t = tok[split]
+        if split == "train":
+            s, t = [s[k] for k in keep], [t[k] for k in keep]
+        s, t = pp.truecase(tc[src], s), pp.truecase(tc[tgt], t)
+        write_lines(out / f"{split}.{src}", s)
+        write_lines(out / f"{split}.{tgt}", t)
+        if split != "train":
+            write_lines(out / f"{split}.ref.{tgt}", raw[split][1])
+            write_lines(out / f"{split}.raw.{src}", raw[split][0])
+            write_lines(out / f"{split}.raw.{tgt}", raw[split][1])
+        counts[split] = len(s)
+        stats[split] = {"src": _stats(s), "tgt": _stats(t)}
+    if counts["train"] == 0:
+        raise UserError(f"{c.files['train'][0]}: no training pair survives cleaning ({dropped})")
+    manifest = {
+        "corpus": c.name, "src": src, "tgt": tgt, "hash": corpus_hash, "settings": SETTINGS,
+        "files": {split: [str(p) for p in c.files[split]] for split in corpus_mod.SPLITS},
+        "raw_counts": {split: len(raw[split][0]) for split in corpus_mod.SPLITS},
+        "counts": counts, "dropped": dropped, "stats": stats,
+    }
+    write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+def table(p: Prepared) -> str:
+    """The `make data` table: pairs, tokens, vocabulary, length percentiles, drops."""
+    m = p.manifest
+    head = f"{'split':6s} {'pairs':>8s} {'side':4s} {'tokens':>10s} {'vocab':>8s} {'p10':>4s} {'p50':>4s} {'p90':>4s} {'max':>4s}"
+    rows = [f"corpus {p.name} {p.src}-{p.tgt}  hash {m['hash'][:12]}  prepared in {p.dir}", head, "-" * len(head)]
+    for split in corpus_mod.SPLITS:
+        for side in ("src", "tgt"):
+            st = m["stats"][split][side]
+            rows.append(f"{split if side == 'src' else '':6s} {m['counts'][split] if side == 'src' else '':>8} "
+                        f"{p.lang(side):4s} {st['tokens']:>10,} {st['vocab']:>8,} {st['p10']:>4} {st['p50']:>4} {st['p90']:>4} {st['max']:>4}")
+    d = m["dropped"]
+    rows.append(f"cleaning (train, clean-corpus-n max {SETTINGS['clean_max_tokens']} tokens, ratio {SETTINGS['clean_max_ratio']:g}): "
+                f"{m['raw_counts']['train']:,} pairs → {m['counts']['train']:,}; dropped {sum(d.values()):,} "
+                f"(empty {d['empty']}, too long {d['too_long']}, ratio {d['ratio']})")
+    return "\n".join(rows)
+
+
+def add_corpus_args(parser: argparse.ArgumentParser) -> None:
+    """The corpus selection every command shares: --corpus --src --tgt --profile."""
+    parser.add_argument("--corpus", default=os.environ.get("CORPUS") or "bible",
+                        help="built-in corpus (bible, multi30k) or a directory of {train,dev,test}.{lang}[.gz] (default: bible)")
+    parser.add_argument("--src", default=None, help="source language (default: es for bible, de for multi30k)")
+    parser.add_argument("--tgt", default=None, help="target language (default: en)")
+    parser.add_argument("--profile", default="quick", choices=sorted(PROFILES), help="sizes, see data/profiles.py (default: quick)")
+
+
+def prepared_from_args(args: argparse.Namespace) -> Prepared:
+    return prepare(args.corpus, args.src, args.tgt)

@@ -1,0 +1,90 @@
+"""Profiles: the study's sizes as plain, documented values, in one place.
+
+``quick`` (default): the whole ``make report`` on the default corpus within ~20 minutes on 2 CPU
+cores — small models, few epochs; numbers are for seeing the shapes of the curves, not records.
+``full``: paper-like sizes (Bahdanau et al. 2015 use emb 620 / hidden 1000; we use 256/512 on
+Multi30k), trained to convergence with early stopping; minutes on a GPU, <= 60 min/model on 2 cores.
+``tiny``: for the test-suite's end-to-end run (seconds).
+
+Each section is owned by its stage: ``smt`` by smt/, ``nmt`` by nmt/, ``report`` by compare/.
+"""
+from __future__ import annotations
+
+import copy
+
+from data.io import UserError
+
+SEED = 1234
+
+PROFILES: dict[str, dict] = {
+    "quick": {
+        "smt": {
+            "align_model": "hmm",          # ibm1 -> ibm2/hmm schedule, see smt/align.py
+            "ibm1_iterations": 5,
+            "iterations": 5,
+            "symmetrize": "grow-diag-final-and",
+            "max_phrase_length": 7,
+            "table_limit": 20,
+            "lm_order": 5,
+            "stack_size": 100,
+            "distortion_limit": 6,
+            "tune": "mert",
+            "tune_dev_size": 300,          # dev sentences used by MERT (all of dev in full)
+            "mert_iterations": 5,
+            "nbest": 100,
+        },
+        "nmt": {
+            "emb": 128, "hidden": 256, "layers": 1, "cell": "gru", "dropout": 0.2,
+            "vocab_size": 8000, "max_len": 60,
+            "batch_tokens": 2000, "lr": 2e-3, "epochs": 3, "max_minutes": 4.0,
+            "eval_every": 500, "patience": 4, "beam": 5, "label_smoothing": 0.0,
+        },
+        "report": {
+            "vocab_sizes": [1000, 2000, 5000],   # plus the main model's vocabulary
+            "train_fractions": [0.125, 0.25, 0.5],  # plus all
+            "bootstrap": 1000,
+        },
+    },
+    "full": {
+        "smt": {
+            "align_model": "hmm", "ibm1_iterations": 5, "iterations": 5,
+            "symmetrize": "grow-diag-final-and", "max_phrase_length": 7, "table_limit": 20,
+            "lm_order": 5, "stack_size": 100, "distortion_limit": 6, "tune": "mert",
+            "tune_dev_size": None, "mert_iterations": 10, "nbest": 100,
+        },
+        "nmt": {
+            "emb": 256, "hidden": 512, "layers": 1, "cell": "gru", "dropout": 0.3,
+            "vocab_size": 10000, "max_len": 80,
+            "batch_tokens": 2500, "lr": 1e-3, "epochs": 30, "max_minutes": 60.0,
+            "eval_every": 1000, "patience": 5, "beam": 5, "label_smoothing": 0.1,
+        },
+        "report": {
+            "vocab_sizes": [1000, 2000, 5000, 10000],
+            "train_fractions": [0.125, 0.25, 0.5],
+            "bootstrap": 1000,
+        },
+    },
+    "tiny": {
+        "smt": {
+            "align_model": "hmm", "ibm1_iterations": 3, "iterations": 3,
+            "symmetrize": "grow-diag-final-and", "max_phrase_length": 4, "table_limit": 10,
+            "lm_order": 3, "stack_size": 20, "distortion_limit": 4, "tune": "mert",
+            "tune_dev_size": None, "mert_iterations": 2, "nbest": 20,
+        },
+        "nmt": {
+            "emb": 32, "hidden": 32, "layers": 1, "cell": "gru", "dropout": 0.0,
+            "vocab_size": 500, "max_len": 40,
+            "batch_tokens": 400, "lr": 3e-3, "epochs": 2, "max_minutes": 1.0,
+            "eval_every": 50, "patience": 2, "beam": 3, "label_smoothing": 0.0,
+        },
+        "report": {"vocab_sizes": [50, 100], "train_fractions": [0.5], "bootstrap": 100},
+    },
+}
+
+
+def get(profile: str, section: str | None = None) -> dict:
+    """A deep copy of one profile (or one of its sections); :class:`UserError` if unknown."""
+    if profile not in PROFILES:
+        raise UserError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
+    p = PROFILES[profile]
+    return copy.deepcopy(p[section] if section else p)

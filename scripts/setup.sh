@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# One-command set-up: .venv with pinned packages, KenLM's lmplz/build_binary in tools/bin.
+# Idempotent: every step leaves a stamp and is skipped when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+VENV=.venv
+TOOLS=tools
+KENLM_VERSION=0.3.0
+TORCH_VERSION=2.13.0
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+if ! command -v "$PY" >/dev/null 2>&1; then
+  say "needs Python 3.11 ($PY not found); set PYTHON=/path/to/python3.11"; exit 1
+fi
+
+# 1. virtual environment + Python packages ---------------------------------------------
+if [ ! -f "$VENV/.stamp-packages" ] || [ requirements.txt -nt "$VENV/.stamp-packages" ]; then
+  [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PY" -m venv "$VENV"; }
+  say "installing torch==$TORCH_VERSION (CPU wheel) first"
+  "$VENV/bin/pip" install -q "torch==$TORCH_VERSION"
+  say "installing requirements.txt (kenlm compiles, ~1 min)"
+  "$VENV/bin/pip" install -q -r requirements.txt
+  touch "$VENV/.stamp-packages"
+fi
+
+# 2. KenLM estimator binaries -------------------------------------------------------------
+if [ ! -x "$TOOLS/bin/lmplz" ] || [ ! -x "$TOOLS/bin/build_binary" ]; then
+  need_pkgs="cmake g++ make libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev"
+  missing=""
+  for p in $need_pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      say "installing Debian build packages:$missing"
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    else
+      say "KenLM's lmplz needs these packages; please install them (e.g. sudo apt-get install$missing) and re-run make setup"
+      exit 1
+    fi
+  fi
+  say "building KenLM lmplz + build_binary from the kenlm $KENLM_VERSION sdist (~1 min)"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  "$VENV/bin/pip" download -q --no-deps --no-binary kenlm "kenlm==$KENLM_VERSION" -d "$work"
+  tar -xzf "$work"/kenlm-*.tar.gz -C "$work"
+  src=$(find "$work" -maxdepth 1 -type d -name 'kenlm-*' | head -1)
+  cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log" >&2; exit 1; }
+  cmake --build "$work/build" --target lmplz build_binary -j "$(nproc)" >"$work/build.log" 2>&1 || { tail -50 "$work/build.log" >&2; exit 1; }
+  mkdir -p "$TOOLS/bin.tmp"
+  cp "$work/build/bin/lmplz" "$work/build/bin/build_binary" "$TOOLS/bin.tmp/"
+  rm -rf "$TOOLS/bin" && mv "$TOOLS/bin.tmp" "$TOOLS/bin"
+fi
+say "ready: $VENV, $TOOLS/bin/{lmplz,build_binary}"

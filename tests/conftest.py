@@ -1,0 +1,42 @@
+"""Shared test fixtures: paths to ../shared/data and a tiny corpus directory."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def head_gz(path: Path, n: int, skip: int = 0) -> list[str]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        lines = [line.rstrip("\n") for line in fh]
+    return lines[skip:skip + n]
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """Send build/ and runs/ output into a temp dir (env honoured by data.prepare and the CLIs)."""
+    monkeypatch.setenv("MT_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.setenv("MT_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MT_NO_PROGRESS", "1")
+    return tmp_path
+
+
+def make_tiny_corpus(directory: Path, n_train: int = 200, n_dev: int = 30, n_test: int = 30,
+                     src: str = "de", tgt: str = "en") -> Path:
+    """A small real corpus from Multi30k: {train,dev,test}.{src,tgt} in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    m = SHARED / "multi30k"
+    for lang in (src, tgt):
+        (directory / f"train.{lang}").write_text("\n".join(head_gz(m / f"train.{lang}.gz", n_train)) + "\n", encoding="utf-8")
+        (directory / f"dev.{lang}").write_text("\n".join(head_gz(m / f"val.{lang}.gz", n_dev)) + "\n", encoding="utf-8")
+        (directory / f"test.{lang}").write_text("\n".join(head_gz(m / f"test_2016_flickr.{lang}.gz", n_test)) + "\n", encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+    return make_tiny_corpus(tmp_path / "tiny")
