@@ -1,0 +1,677 @@
+"""``python -m compare report``: the PBSMT vs RNN study as one self-contained HTML page.
+
+Runs the missing experiments (:mod:`compare.experiments`, unless ``--no-train``), then reads every
+system folder ``<runs>/<corpus>/<src>-<tgt>/<system>/`` (``test.hyp`` + ``scores.json``; also
+``vocab.{src,tgt}.txt``, ``attention.npz``, ``test.align``, ``test.tok.hyp`` where present) and
+writes into ``<report>/<corpus>-<src>-<tgt>/``:
+
+``index.html``        the page: headline table, curves with 95% bootstrap CIs, significance, attention
+                      vs alignment, example translations, settings, versions, published anchors —
+                      images inline as base64 ``data:`` URIs, so the file stands alone
+``results.csv``       every curve number, columns :data:`RESULT_COLUMNS` (documented on the page)
+``significance.csv``  every paired bootstrap test
+``vocab.csv``         unknown-word rates of the vocabulary experiment
+``*.png``, ``*.svg``  the pictures
+
+All numbers are sacreBLEU BLEU on detokenised, cased output against the raw reference
+(:mod:`compare.score`); bucket and subset BLEU is corpus BLEU over the subset's sentences.
+Sentences such as "RNNsearch is better on long sentences" are written only when the paired
+bootstrap test gives p < 0.05; otherwise the page says the difference is not significant.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import html
+import importlib.metadata
+import itertools
+import os
+import platform
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from compare import buckets as bk
+from compare import plots
+from compare.score import sentence_stats, unk_rate
+from compare.significance import ALPHA, bootstrap_ci, paired_bootstrap, resample_weights
+from data.io import UserError, atomic_write, progress, read_json, read_lines, sha256_file
+from data.profiles import SEED, get
+
+#: Columns of results.csv, in this order.
+RESULT_COLUMNS = ["experiment", "system", "bucket", "vocab_size", "train_size", "bleu", "ci_low", "ci_high", "n"]
+RESULT_DOC = {
+    "experiment": "overall (each system, all test sentences) | length (BLEU per source-length bucket) | "
+                  "vocab (BLEU vs shortlist size) | learning (BLEU vs training-set size)",
+    "system": "run folder name (overall, length, vocab) or system family pbsmt / rnnsearch (learning)",
+    "bucket": "all | source-length bucket such as 11-20 or 41+ (tokens of the tokenised source) | "
+              "no-unk (sentences whose tokenised source and reference are inside the model's vocabulary)",
+    "vocab_size": "shortlist size K of the RNNsearch model (vocab experiment; for pbsmt rows: the K whose "
+                  "no-unk subset was scored); empty otherwise",
+    "train_size": "training sentence pairs (learning experiment; else the system's own, if recorded)",
+    "bleu": "sacreBLEU corpus BLEU of the sentences in the row (cased, 13a, exp smoothing)",
+    "ci_low": "lower end of the 95% bootstrap percentile interval (Koehn 2004), resampling these sentences",
+    "ci_high": "upper end of that interval",
+    "n": "number of test sentences in the row",
+}
+#: Columns of significance.csv (one paired bootstrap test per row; A and B as named).
+SIG_COLUMNS = ["experiment", "bucket", "system_a", "system_b", "bleu_a", "bleu_b", "delta", "p_value",
+               "win_a", "win_b", "n", "n_samples", "significant"]
+SYSTEM_RE = re.compile(r"^(?P<family>[a-z]+)(?:-(?P<kind>[vn])(?P<size>\d+))?$")
+
+#: Published numbers for orientation (not comparable: other data, sizes, tokenisation).
+ANCHORS = [
+    ("Bahdanau et al. 2015, Table 1", "WMT'14 En→Fr, 30k shortlist, all test sentences", "RNNencdec-50", 17.82, "verified"),
+    ("Bahdanau et al. 2015, Table 1", "WMT'14 En→Fr, sentences without unknown words", "RNNencdec-50", 26.71, "verified"),
+    ("Bahdanau et al. 2015, Table 1", "WMT'14 En→Fr, all test sentences", "RNNsearch-50", 26.75, "verified"),
+    ("Bahdanau et al. 2015, Table 1", "WMT'14 En→Fr, sentences without unknown words", "RNNsearch-50", 34.16, "verified"),
+    ("Bahdanau et al. 2015, Table 1", "WMT'14 En→Fr, all test sentences", "Moses (phrase-based)", 33.30, "verified"),
+    ("Bahdanau et al. 2015, Table 1", "WMT'14 En→Fr, sentences without unknown words", "Moses (phrase-based)", 35.63, "verified"),
+    ("PyTorch seq2seq tutorial (popular)", "Multi30k De→En test2016, lowercased", "GRU encoder–decoder, no attention", 20.6, "as quoted, not re-checked"),
+    ("PyTorch seq2seq tutorial (popular)", "Multi30k De→En test2016, lowercased", "Bahdanau attention GRU", 28.3, "as quoted, not re-checked"),
+    ("Lample et al. 2018, Table 2 (supervised row)", "Multi30k De→En test2016", "3-layer biLSTM + attention", 38.4, "as quoted, not re-checked"),
+    ("WMT16 multimodal task 1 baseline", "Multi30k En→De test2016", "Moses phrase-based", 33.0, "approximate (~33), not re-checked"),
+]
+
+
+@dataclass
+class System:
+    name: str
+    dir: Path
+    hyps: list[str]
+    scores: dict
+    stats: np.ndarray
+    family: str = ""
+    kind: str | None = None       # "v" (vocab experiment), "n" (learning curve) or None
+    size: int | None = None
+
+    @property
+    def train_size(self):
+        return self.scores.get("train_size")
+
+
+@dataclass
+class Study:
+    """Everything the report shows, computed from the run folders."""
+
+    corpus: str
+    src: str
+    tgt: str
+    corpus_hash: str
+    profile: str
+    systems: dict[str, System]
+    buckets: list[bk.Bucket]
+    results: pd.DataFrame
+    significance: pd.DataFrame
+    vocab_table: pd.DataFrame
+    findings: list[str] = field(default_factory=list)
+    bootstrap: int = 1000
+    seed: int = SEED
+    bucket_rule: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# reading the runs
+# --------------------------------------------------------------------------------------------
+
+def load_systems(base: Path, refs: Sequence[str]) -> dict[str, System]:
+    """Every ``base/<system>/`` holding ``test.hyp`` and ``scores.json`` (line count = references)."""
+    systems: dict[str, System] = {}
+    if not base.is_dir():
+        return systems
+    for d in sorted(p for p in base.iterdir() if p.is_dir()):
+        if not ((d / "test.hyp").is_file() and (d / "scores.json").is_file()):
+            continue
+        hyps = read_lines(d / "test.hyp", allow_empty_file=True)
+        if len(hyps) != len(refs):
+            raise UserError(f"{d / 'test.hyp'} has {len(hyps):,} lines but the test reference has {len(refs):,}")
+        scores = read_json(d / "scores.json")
+        if not isinstance(scores, dict):
+            raise UserError(f"{d / 'scores.json'}: expected a JSON object")
+        m = SYSTEM_RE.match(d.name)
+        family, kind, size = (m["family"], m["kind"], int(m["size"]) if m["size"] else None) if m else (d.name, None, None)
+        systems[d.name] = System(d.name, d, hyps, scores, sentence_stats(hyps, refs), family, kind, size)
+    return systems
+
+
+def main_systems(systems: dict[str, System]) -> list[str]:
+    """Systems that are not curve points (no ``-vK`` / ``-nN`` suffix), baseline order first."""
+    names = [n for n, s in systems.items() if s.kind is None]
+    order = {"pbsmt": 0, "rnnenc": 1, "rnnsearch": 2}
+    return sorted(names, key=lambda n: (order.get(n, 9), n))
+
+
+# --------------------------------------------------------------------------------------------
+# the numbers
+# --------------------------------------------------------------------------------------------
+
+def _row(experiment, system, bucket, iv, vocab_size=None, train_size=None) -> dict:
+    return {"experiment": experiment, "system": system, "bucket": bucket, "vocab_size": vocab_size,
+            "train_size": train_size, "bleu": iv.bleu, "ci_low": iv.ci_low, "ci_high": iv.ci_high, "n": iv.n}
+
+
+def analyse(systems: dict[str, System], src_tok: Sequence[str], tgt_tok: Sequence[str], *, profile: str,
+            corpus_train_size: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[bk.Bucket], str]:
+    """results, significance, vocab table, buckets and the bucketing rule text."""
+    rep = get(profile, "report")
+    n_boot = int(rep.get("bootstrap", 1000))
+    width, min_count = int(rep.get("bucket_width", 10)), int(rep.get("bucket_min_count", 30))
+    lengths = bk.source_lengths(src_tok)
+    buckets = bk.length_buckets(lengths, width=width, min_count=min_count)
+    rule = (f"source length = tokens of the tokenised test source; bins of {width} tokens (1-{width}, "
+            f"{width + 1}-{2 * width}, …) merged from the short end until each holds ≥ {min_count} sentences; "
+            f"the remainder at the long end joins the last bucket, which is open-ended")
+    n_test = len(src_tok)
+    weights_cache: dict[tuple, np.ndarray] = {}
+
+    def weights(key, n):
+        # one set of resamples per sentence subset, shared by all systems (paired by construction)
+        if key not in weights_cache:
+            weights_cache[key] = resample_weights(n, n_boot, SEED)
+        return weights_cache[key]
+
+    rows: list[dict] = []
+    sig: list[dict] = []
+    mains = main_systems(systems)
+    all_idx = np.arange(n_test)
+    w_all = weights(("all",), n_test) if n_test else None
+
+    for name in progress(list(systems), desc="bootstrap", unit="system"):
+        s = systems[name]
+        rows.append(_row("overall", name, "all", bootstrap_ci(s.stats, n_boot, SEED, w_all), train_size=s.train_size))
+    for name in mains:
+        s = systems[name]
+        for b in buckets:
+            iv = bootstrap_ci(s.stats[b.indices], n_boot, SEED, weights(("len", b.label), b.n))
+            rows.append(_row("length", name, b.label, iv, train_size=s.train_size))
+
+    # --- paired tests: all pairs overall, main pairs per bucket ---
+    names = list(systems)
+    for a, b_ in itertools.combinations(names, 2):
+        r = paired_bootstrap(systems[a].stats, systems[b_].stats, n_boot, SEED, w_all)
+        sig.append({"experiment": "overall", "bucket": "all", "system_a": a, "system_b": b_, **r.as_dict()})
+    for a, b_ in itertools.combinations(mains, 2):
+        for b in buckets:
+            r = paired_bootstrap(systems[a].stats[b.indices], systems[b_].stats[b.indices], n_boot, SEED,
+                                 weights(("len", b.label), b.n))
+            sig.append({"experiment": "length", "bucket": b.label, "system_a": a, "system_b": b_, **r.as_dict()})
+
+    # --- vocabulary curve (Bahdanau et al. 2015, Table 1: "sentences without unknown words") ---
+    vocab_rows = []
+    src_toks = [line.split() for line in src_tok]
+    tgt_toks = [line.split() for line in tgt_tok]
+    main_k = get(profile, "nmt").get("vocab_size")
+    vocab_models = [(s.size, s) for s in systems.values() if s.family == "rnnsearch" and s.kind == "v"]
+    if "rnnsearch" in systems and main_k and not any(k == main_k for k, _ in vocab_models):
+        vocab_models.append((int(main_k), systems["rnnsearch"]))
+    for k, s in sorted(vocab_models, key=lambda t: t[0]):
+        vs, vt = s.dir / "vocab.src.txt", s.dir / "vocab.tgt.txt"
+        rows.append(_row("vocab", s.name, "all", bootstrap_ci(s.stats, n_boot, SEED, w_all), vocab_size=k,
+                         train_size=s.train_size))
+        if not (vs.is_file() and vt.is_file()):
+            continue
+        vsrc, vtgt = bk.read_vocab(vs), bk.read_vocab(vt)
+        keep = bk.unk_free(src_toks, vsrc) & bk.unk_free(tgt_toks, vtgt)
+        idx = np.flatnonzero(keep)
+        w = weights(("vocab", k), len(idx))
+        rows.append(_row("vocab", s.name, "no-unk", bootstrap_ci(s.stats[idx], n_boot, SEED, w), vocab_size=k,
+                         train_size=s.train_size))
+        if "pbsmt" in systems and len(idx):
+            p = systems["pbsmt"]
+            rows.append(_row("vocab", "pbsmt", "no-unk", bootstrap_ci(p.stats[idx], n_boot, SEED, w), vocab_size=k,
+                             train_size=p.train_size))
+            r = paired_bootstrap(s.stats[idx], p.stats[idx], n_boot, SEED, w)
+            sig.append({"experiment": "vocab", "bucket": f"no-unk K={k}", "system_a": s.name, "system_b": "pbsmt", **r.as_dict()})
+        n_src = sum(len(t) for t in src_toks) or 1
+        n_tgt = sum(len(t) for t in tgt_toks) or 1
+        vocab_rows.append({
+            "system": s.name, "K": k, "vocab.src": len(vsrc), "vocab.tgt": len(vtgt),
+            "source OOV rate": round(sum(t not in vsrc for ts in src_toks for t in ts) / n_src, 4),
+            "reference OOV rate": round(sum(t not in vtgt for ts in tgt_toks for t in ts) / n_tgt, 4),
+            "output <unk> rate": unk_rate(s.hyps),
+            "no-unk sentences": int(len(idx)),
+        })
+    if "pbsmt" in systems and vocab_models:
+        rows.append(_row("vocab", "pbsmt", "all", bootstrap_ci(systems["pbsmt"].stats, n_boot, SEED, w_all),
+                         train_size=systems["pbsmt"].train_size))
+
+    # --- learning curve (Koehn & Knowles 2017) ---
+    for fam in ("pbsmt", "rnnsearch"):
+        pts = [(s.size, s) for s in systems.values() if s.family == fam and s.kind == "n"]
+        if fam in systems and pts:
+            full = corpus_train_size or systems[fam].train_size  # nominal size, like the -nN names
+            if full:
+                pts.append((int(full), systems[fam]))
+        for n, s in sorted(pts, key=lambda t: t[0]):
+            rows.append(_row("learning", fam, "all", bootstrap_ci(s.stats, n_boot, SEED, w_all), train_size=n))
+
+    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    for c in ("vocab_size", "train_size"):
+        results[c] = results[c].astype("Int64")
+    significance = pd.DataFrame(sig, columns=SIG_COLUMNS)
+    return results, significance, pd.DataFrame(vocab_rows), buckets, rule
+
+
+def findings(sig: pd.DataFrame, buckets: Sequence[bk.Bucket]) -> list[str]:
+    """Plain-language statements, each backed by a paired bootstrap test (p < 0.05) or saying it is not."""
+    out = []
+    if sig.empty:
+        return out
+
+    def say(r, where: str) -> str:
+        a, b = r["system_a"], r["system_b"]
+        if r["significant"]:
+            hi, lo = (a, b) if r["delta"] > 0 else (b, a)
+            bh, bl = max(r["bleu_a"], r["bleu_b"]), min(r["bleu_a"], r["bleu_b"])
+            return (f"{where}: {hi} is better than {lo} ({bh:.2f} vs {bl:.2f} BLEU, "
+                    f"paired bootstrap p = {r['p_value']:.4f} < {ALPHA}).")
+        return (f"{where}: the difference between {a} ({r['bleu_a']:.2f}) and {b} ({r['bleu_b']:.2f}) "
+                f"is not significant (p = {r['p_value']:.4f}).")
+
+    overall = sig[(sig["experiment"] == "overall")]
+    mains = {"pbsmt", "rnnenc", "rnnsearch"}
+    for _, r in overall.iterrows():
+        if r["system_a"] in mains and r["system_b"] in mains:
+            out.append(say(r, "All test sentences"))
+    if buckets:
+        longest, shortest = buckets[-1].label, buckets[0].label
+        att = sig[(sig["experiment"] == "length") & sig["system_a"].isin(["rnnenc", "rnnsearch"])
+                  & sig["system_b"].isin(["rnnenc", "rnnsearch"])]
+        for label, where in ((longest, f"Longest sentences ({longest} tokens)"), (shortest, f"Shortest sentences ({shortest} tokens)")):
+            r = att[att["bucket"] == label]
+            if len(r):
+                r = r.iloc[0]
+                text = say(r, where)
+                if label == longest and r["significant"]:
+                    better = r["system_a"] if r["delta"] > 0 else r["system_b"]
+                    text += (" Attention helps on long sentences, as in Bahdanau et al. (2015, Fig. 2)."
+                             if better == "rnnsearch" else " Here attention does not help.")
+                out.append(text)
+        smt = sig[(sig["experiment"] == "length") & (sig["bucket"] == longest)
+                  & ((sig["system_a"] == "pbsmt") | (sig["system_b"] == "pbsmt"))]
+        for _, r in smt.iterrows():
+            out.append(say(r, f"Longest sentences ({longest} tokens)"))
+    for _, r in sig[sig["experiment"] == "vocab"].iterrows():
+        out.append(say(r, f"Sentences without unknown words ({r['bucket'].split()[-1]})"))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the page
+# --------------------------------------------------------------------------------------------
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+
+
+def _table(df: pd.DataFrame, floatfmt: str = "{:.2f}") -> str:
+    if df is None or df.empty:
+        return "<p><em>(nothing to show)</em></p>"
+    return df.to_html(index=False, escape=True, na_rep="", border=0, classes="t",
+                      float_format=lambda x: floatfmt.format(x))
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def software_versions() -> dict:
+    return {"python": platform.python_version(), **{d: _version(d) for d in
+            ("torch", "sacrebleu", "kenlm", "numpy", "pandas", "matplotlib", "sacremoses")}}
+
+
+def headline(systems: dict[str, System]) -> tuple[pd.DataFrame, list[str]]:
+    rows, sigs = [], []
+    order = main_systems(systems) + sorted(n for n in systems if n not in main_systems(systems))
+    for name in order:
+        s = systems[name]
+        sc = s.scores
+        rows.append({"system": name, "BLEU": sc.get("bleu"), "BLEU lc": sc.get("bleu_lc"), "chrF": sc.get("chrf"),
+                     "chrF lc": sc.get("chrf_lc"), "<unk> rate": unk_rate(s.hyps), "train pairs": sc.get("train_size"),
+                     "train s": sc.get("train_seconds"), "decode s": sc.get("decode_seconds"),
+                     "decode sent/s": sc.get("decode_sents_per_s"), "seed": sc.get("seed")})
+        for k in ("bleu_signature", "bleu_lc_signature", "chrf_signature", "chrf_lc_signature"):
+            if sc.get(k) and sc[k] not in sigs:
+                sigs.append(sc[k])
+    return pd.DataFrame(rows), sigs
+
+
+def pick_examples(lengths: np.ndarray, per_class: int = 2) -> list[tuple[str, int]]:
+    """Test lines near the 10th / 50th / 90th length percentile (short / medium / long), lowest index first."""
+    if len(lengths) == 0:
+        return []
+    out, used = [], set()
+    for cls, q in (("short", 10), ("medium", 50), ("long", 90)):
+        target = np.percentile(lengths, q)
+        order = np.lexsort((np.arange(len(lengths)), np.abs(lengths - target)))
+        k = 0
+        for i in order:
+            if int(i) not in used:
+                out.append((cls, int(i)))
+                used.add(int(i))
+                k += 1
+                if k == per_class:
+                    break
+    return out
+
+
+def read_pharaoh(line: str, where: str) -> list[tuple[int, int]]:
+    links = []
+    for tok in line.split():
+        try:
+            i, j = tok.split("-")
+            links.append((int(i), int(j)))
+        except ValueError:
+            raise UserError(f"{where}: bad alignment link {tok!r} (expected i-j)") from None
+    return links
+
+
+def read_attention(path: Path) -> list[tuple[int, np.ndarray, list[str], list[str]]]:
+    """``attention.npz`` → ``[(test_line, α [T, S], source tokens, output tokens)]``.
+
+    Two layouts are read: the NMT trainer's (``index``; ``src`` and ``hyp`` string arrays, one
+    space-joined sentence per entry; ``att_{k}`` float ``[len(hyp), len(src)]``, rows = output
+    tokens without EOS, columns = real source words) and the one first agreed on (``attn_{k}``,
+    ``src_{k}``, ``hyp_{k}`` token arrays). Empty matrices (RNNenc has no attention) are skipped.
+    """
+    try:
+        z = np.load(path, allow_pickle=False)
+        index = [int(i) for i in z["index"]]
+        out = []
+        for k, line in enumerate(index):
+            if f"att_{k}" in z.files:
+                att, src, hyp = z[f"att_{k}"], str(z["src"][k]).split(), str(z["hyp"][k]).split()
+            else:
+                key = k if f"attn_{k}" in z.files else line
+                att, src, hyp = z[f"attn_{key}"], [str(t) for t in z[f"src_{key}"]], [str(t) for t in z[f"hyp_{key}"]]
+            att = np.asarray(att, dtype=float)
+            if att.ndim != 2:
+                raise UserError(f"{path}: attention of entry {k} must be 2-D [T_hyp, S_src], has shape {att.shape}")
+            if att.size:
+                # label an extra EOS row/column if the trainer included one
+                src = src + ["</s>"] * max(0, att.shape[1] - len(src))
+                hyp = hyp + ["</s>"] * max(0, att.shape[0] - len(hyp))
+                out.append((line, att, src, hyp))
+        return out
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a user-facing problem
+        raise UserError(f"{path}: cannot read attention arrays ({type(exc).__name__}: {exc})") from None
+
+
+def pick_attention(entries: list, max_figs: int = 3, max_len: int = 30) -> list:
+    """A short, a medium and the longest readable (<= ``max_len`` source tokens) sentence."""
+    ok = sorted((e for e in entries if 3 <= len(e[2]) <= max_len), key=lambda e: (len(e[2]), e[0])) or \
+        sorted(entries, key=lambda e: (len(e[2]), e[0]))
+    if len(ok) <= max_figs:
+        return ok
+    picks = sorted({round(q * (len(ok) - 1)) for q in np.linspace(0.2, 1.0, max_figs)})
+    return [ok[i] for i in picks]
+
+
+def attention_figures(systems: dict[str, System], src_tok: Sequence[str], out_dir: Path, max_figs: int = 3) -> list[tuple[str, bytes]]:
+    """RNNsearch attention (``attention.npz``) beside the PBSMT alignment (``test.align``) for a few sentences.
+
+    The SMT side needs ``test.align`` (Pharaoh source-target links) and the tokenised output
+    (``test.tok.hyp``, or the SMT pipeline's ``test.tuned.tok``), one line per test sentence.
+    """
+    s = systems.get("rnnsearch")
+    if s is None or not (s.dir / "attention.npz").is_file():
+        return []
+    entries = pick_attention(read_attention(s.dir / "attention.npz"), max_figs)
+    p = systems.get("pbsmt")
+    align = tok_hyp = None
+    if p is not None and (p.dir / "test.align").is_file():
+        tok_path = next((p.dir / n for n in ("test.tok.hyp", "test.tuned.tok") if (p.dir / n).is_file()), None)
+        if tok_path is not None:
+            align = read_lines(p.dir / "test.align", allow_empty_file=True)
+            tok_hyp = read_lines(tok_path, allow_empty_file=True)
+            if len(align) != len(src_tok) or len(tok_hyp) != len(src_tok):
+                raise UserError(f"{p.dir}: test.align ({len(align)} lines) and {tok_path.name} ({len(tok_hyp)}) must "
+                                f"have one line per test sentence ({len(src_tok)})")
+    smt = {}  # parse every link first: a bad file fails before any picture is written
+    for line, *_ in entries:
+        if align is not None and 0 <= line < len(align):
+            smt[line] = (read_pharaoh(align[line], f"{p.dir / 'test.align'}:{line + 1}"),
+                         src_tok[line].split(), tok_hyp[line].split())
+    figs = []
+    for n, (line, attn, nsrc, nhyp) in enumerate(entries):
+        links, smt_src, smt_hyp = smt.get(line, (None, None, None))
+        png = plots.alignment_pair(attn, nsrc, nhyp, links, smt_src or [], smt_hyp or [],
+                                   out_dir / f"alignment-{n + 1}", title=f"test sentence {line + 1}")
+        figs.append((f"test sentence {line + 1} ({len(nsrc)} source tokens)", png))
+    return figs
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table.t{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}table.t td,table.t th{border:1px solid #ccc;padding:3px 6px}
+table.t th{background:#f3f3f3}img{max-width:100%}code{font-size:0.85em}.note{color:#555;font-size:0.9em}
+li{margin:0.3em 0}"""
+
+
+def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs: Sequence[str],
+           lengths: np.ndarray, images: dict[str, bytes], attn_figs: list[tuple[str, bytes]],
+           fingerprint: str = "") -> str:
+    s = study
+    title = f"PBSMT vs RNN NMT — {s.corpus} {s.src}→{s.tgt}"
+    head_df, sigs = headline(s.systems)
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f'<meta name="mt-report-fingerprint" content="{fingerprint}">'
+             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+             f"<p class='note'>Generated {time.strftime('%Y-%m-%d %H:%M')} · profile <b>{html.escape(s.profile)}</b> · "
+             f"corpus hash <code>{html.escape(s.corpus_hash)}</code> · {len(refs):,} test sentences · "
+             f"bootstrap resamples {s.bootstrap} · seed {s.seed}</p>"]
+
+    parts.append("<h2>1. Headline</h2>")
+    parts.append("<p>sacreBLEU on detokenised, cased output against the raw reference; <i>lc</i> = lowercased. "
+                 "Times are wall-clock seconds on this machine.</p>")
+    parts.append(_table(head_df))
+    if sigs:
+        parts.append("<p>Signatures:</p><ul>" + "".join(f"<li><code>{html.escape(x)}</code></li>" for x in sigs) + "</ul>")
+
+    parts.append("<h2>2. Findings (each backed by a paired bootstrap test)</h2>")
+    parts.append("<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in study.findings) + "</ul>"
+                 if study.findings else "<p><em>Not enough systems for a comparison.</em></p>")
+    parts.append(f"<p class='note'>Paired bootstrap resampling (Koehn 2004) with {s.bootstrap} resamples, seed {s.seed}; "
+                 "p-value as sacreBLEU's <code>--paired-bs</code> (observed difference 0 → p = 1). "
+                 f"A difference is called significant only if p &lt; {ALPHA}.</p>")
+
+    r = s.results
+    parts.append("<h2>3. BLEU vs source-sentence length</h2>")
+    parts.append("<p>Bahdanau et al. (2015, Fig. 2), Cho et al. (2014, Fig. 4). Bucketing rule: "
+                 f"{html.escape(s.bucket_rule)}. Bands: 95% bootstrap intervals (resampling the bucket's sentences).</p>")
+    if "length" in images:
+        parts.append(_img(images["length"], "BLEU vs source length"))
+        lr = r[r["experiment"] == "length"]
+        lt = pd.DataFrame({"bucket": [b.label for b in s.buckets], "n": [b.n for b in s.buckets]})
+        for name, g in lr.groupby("system", sort=False):
+            g = g.set_index("bucket")
+            lt[f"{name} BLEU"] = [g.loc[b.label, "bleu"] for b in s.buckets]
+            lt[f"{name} 95% CI"] = [f"{g.loc[b.label, 'ci_low']:.2f}–{g.loc[b.label, 'ci_high']:.2f}" for b in s.buckets]
+        parts.append(_table(lt))
+    else:
+        parts.append("<p><em>No systems.</em></p>")
+
+    parts.append("<h2>4. BLEU vs vocabulary size</h2>")
+    parts.append("<p>RNNsearch trained with shortlists of K words (Bahdanau et al. 2015 §4.1, Table 1); "
+                 "<i>no-unk</i> = test sentences whose tokenised source and reference contain no word outside the "
+                 "model's <code>vocab.src.txt</code> / <code>vocab.tgt.txt</code>. PBSMT (no shortlist) is the reference, "
+                 "on all sentences and on each K's no-unk subset.</p>")
+    if "vocab" in images:
+        parts.append(_img(images["vocab"], "BLEU vs vocabulary size"))
+        parts.append(_table(study.vocab_table, "{:.4f}"))
+    else:
+        parts.append("<p><em>No rnnsearch-vK systems.</em></p>")
+
+    parts.append("<h2>5. Learning curve</h2>")
+    parts.append("<p>BLEU vs training-set size for PBSMT and RNNsearch (Koehn &amp; Knowles 2017, §3.2): "
+                 "deterministic subsets of the cleaned training data.</p>")
+    parts.append(_img(images["learning"], "learning curve") if "learning" in images
+                 else "<p><em>No pbsmt-nN / rnnsearch-nN systems.</em></p>")
+
+    parts.append("<h2>6. Significance tests</h2>")
+    if not s.significance.empty:
+        parts.append(_table(s.significance.drop(columns=["n_samples"]), "{:.4f}"))
+    else:
+        parts.append("<p><em>Fewer than two systems.</em></p>")
+
+    parts.append("<h2>7. Attention vs phrase-based alignment</h2>")
+    parts.append("<p>Left: RNNsearch attention weights α<sub>ij</sub> (Bahdanau et al. 2015, Fig. 3) over the source "
+                 "tokens, as written by the trainer (<code>attention.npz</code>). Right: the word alignment of the "
+                 "phrase-based decoder's output (<code>test.align</code>, Pharaoh source-target links over the tokenised "
+                 "test source and <code>test.tok.hyp</code>).</p>")
+    parts.append("".join(f"<h3>{html.escape(t)}</h3>{_img(png, t)}" for t, png in attn_figs)
+                 if attn_figs else "<p><em>No attention.npz in the rnnsearch run.</em></p>")
+
+    parts.append("<h2>8. Example translations</h2>")
+    ex_rows = []
+    for cls, i in pick_examples(lengths):
+        row = {"length": f"{cls} ({int(lengths[i])} tok)", "line": i + 1, "source": src_raw[i], "reference": refs[i]}
+        for name in main_systems(s.systems):
+            row[name] = s.systems[name].hyps[i]
+        ex_rows.append(row)
+    parts.append(_table(pd.DataFrame(ex_rows)))
+
+    parts.append("<h2>9. results.csv</h2><p>Every curve number is in <code>results.csv</code> (paired tests in "
+                 "<code>significance.csv</code>, unknown-word rates in <code>vocab.csv</code>). Columns:</p><ul>")
+    parts.append("".join(f"<li><code>{c}</code>: {html.escape(RESULT_DOC[c])}</li>" for c in RESULT_COLUMNS) + "</ul>")
+
+    parts.append("<h2>10. Settings and reproducibility</h2>")
+    set_rows = [{"system": n, "seed": x.scores.get("seed"), "settings": str(x.scores.get("settings", ""))}
+                for n, x in s.systems.items()]
+    parts.append(_table(pd.DataFrame(set_rows)))
+    parts.append(f"<p>Report settings (profile <b>{html.escape(s.profile)}</b>): "
+                 f"<code>{html.escape(str(get(s.profile, 'report')))}</code></p>")
+    man = {k: corpus_manifest.get(k) for k in ("corpus", "src", "tgt", "hash", "counts", "settings") if k in corpus_manifest}
+    parts.append(f"<p>Corpus manifest: <code>{html.escape(str(man))}</code></p>")
+    parts.append(_table(pd.DataFrame([software_versions()])))
+
+    parts.append("<h2>11. Published numbers, for orientation only</h2>")
+    parts.append("<p class='note'>Different data, model sizes, training time and tokenisation: these are not targets. "
+                 "Note that Bahdanau et al.'s 26.71 / 34.16 are the <i>no-unknown-words</i> column; on all sentences "
+                 "RNNencdec-50 / RNNsearch-50 score 17.82 / 26.75.</p>")
+    parts.append(_table(pd.DataFrame(ANCHORS, columns=["source", "setting", "system", "BLEU", "status"])))
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+#: Files of a run folder the report reads (their hashes make the report's fingerprint).
+INPUT_FILES = ("test.hyp", "scores.json", "vocab.src.txt", "vocab.tgt.txt", "attention.npz", "test.align",
+               "test.tok.hyp", "test.tuned.tok")
+OUTPUT_FILES = ("index.html", "results.csv", "significance.csv", "vocab.csv")
+FINGERPRINT_RE = re.compile(r'<meta name="mt-report-fingerprint" content="([0-9a-f]{64})">')
+
+
+def fingerprint(p, base: Path, profile: str) -> str:
+    """SHA-256 over everything the report depends on: the code of compare/, the profile, the corpus
+    hash and the input files of every run folder. Same fingerprint → the report is up to date."""
+    h = hashlib.sha256()
+    for src in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(src.name.encode() + b"\0" + sha256_file(src).encode())
+    h.update(repr((get(profile), p.manifest.get("hash"), str(p.dir))).encode())
+    if base.is_dir():
+        for d in sorted(x for x in base.iterdir() if x.is_dir()):
+            for name in INPUT_FILES:
+                if (d / name).is_file():
+                    h.update(f"{d.name}/{name}\0{sha256_file(d / name)}".encode())
+    return h.hexdigest()
+
+
+def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, *, force: bool = False) -> Path:
+    """Compute everything from the run folders of prepared corpus ``p``; write the report; return index.html.
+
+    Does nothing (in well under a second) when the report's fingerprint (:func:`fingerprint`)
+    matches the one recorded in the existing ``index.html`` and every output file is there.
+    """
+    t0 = time.time()
+    base = Path(runs_dir) / p.name / f"{p.src}-{p.tgt}"
+    out = Path(report_dir) / f"{p.name}-{p.src}-{p.tgt}"
+    fp = fingerprint(p, base, profile)
+    if not force and all((out / n).is_file() for n in OUTPUT_FILES):
+        m = FINGERPRINT_RE.search((out / "index.html").read_text(encoding="utf-8", errors="replace")[:4000])
+        if m and m.group(1) == fp:
+            print(f"report: {out / 'index.html'} is up to date", flush=True)
+            return out / "index.html"
+    refs = read_lines(p.ref("test"))
+    src_tok, tgt_tok = read_lines(p.file("test", "src")), read_lines(p.file("test", "tgt"))
+    src_raw = read_lines(p.raw("test", "src"))
+    if not (len(refs) == len(src_tok) == len(tgt_tok) == len(src_raw)):
+        raise UserError(f"{p.dir}: test files disagree in length (ref {len(refs)}, src {len(src_tok)}, "
+                        f"tgt {len(tgt_tok)}, raw src {len(src_raw)})")
+    systems = load_systems(base, refs)
+    if not systems:
+        raise UserError(f"{base}: no system folders with test.hyp and scores.json (run without --no-train?)")
+    stale = [n for n, s in systems.items() if s.scores.get("corpus_hash") not in (None, p.manifest["hash"])]
+    if stale:
+        raise UserError(f"{base}: {', '.join(stale)} were trained on other data (corpus_hash differs); retrain them")
+    counts = p.manifest.get("counts", {})
+    results, significance, vocab_table, buckets, rule = analyse(
+        systems, src_tok, tgt_tok, profile=profile, corpus_train_size=counts.get("train"))
+    rep = get(profile, "report")
+    study = Study(p.name, p.src, p.tgt, p.manifest["hash"], profile, systems, buckets, results, significance,
+                  vocab_table, findings(significance, buckets), int(rep.get("bootstrap", 1000)), SEED, rule)
+
+    out.mkdir(parents=True, exist_ok=True)
+    attn_figs = attention_figures(systems, src_tok, out)  # first: it validates its inputs
+    images: dict[str, bytes] = {}
+    tag = f"{p.name} {p.src}→{p.tgt}"
+    if (results["experiment"] == "length").any():
+        images["length"] = plots.length_curve(results[results["experiment"] == "length"], out / "bleu_vs_length",
+                                              f"BLEU vs source length — {tag}")
+    v = results[results["experiment"] == "vocab"]
+    if len(v[v["system"] != "pbsmt"]):
+        images["vocab"] = plots.vocab_curve(v[v["system"] != "pbsmt"], out / "bleu_vs_vocab", v[v["system"] == "pbsmt"],
+                                            f"BLEU vs vocabulary size — {tag}")
+    lc = results[results["experiment"] == "learning"]
+    if len(lc):
+        images["learning"] = plots.learning_curve(lc, out / "learning_curve", f"Learning curve — {tag}")
+
+    with atomic_write(out / "results.csv") as fh:
+        results.to_csv(fh, index=False, float_format="%.4f")
+    with atomic_write(out / "significance.csv") as fh:
+        significance.to_csv(fh, index=False, float_format="%.6g")
+    with atomic_write(out / "vocab.csv") as fh:
+        vocab_table.to_csv(fh, index=False)
+    page = render(study, corpus_manifest=p.manifest, src_raw=src_raw, refs=refs,
+                  lengths=bk.source_lengths(src_tok), images=images, attn_figs=attn_figs, fingerprint=fp)
+    with atomic_write(out / "index.html") as fh:
+        fh.write(page)
+    print(f"report: {out / 'index.html'} ({len(systems)} systems, {time.time() - t0:.1f} s)", flush=True)
+    return out / "index.html"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from compare import experiments
+    from data.prepare import add_corpus_args, prepared_from_args
+
+    ap = argparse.ArgumentParser(prog="python -m compare report", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_corpus_args(ap)
+    ap.add_argument("--runs-dir", default=os.environ.get("MT_RUNS_DIR", "runs"),
+                    help="where the system folders are (default: runs, or $MT_RUNS_DIR)")
+    ap.add_argument("--report-dir", default="report", help="where to write <corpus>-<src>-<tgt>/ (default: report)")
+    ap.add_argument("--no-train", action="store_true", help="only report on the systems that exist; train nothing")
+    ap.add_argument("--recheck", action="store_true", help="call every stage CLI even when its scores.json looks current")
+    ap.add_argument("--force", action="store_true", help="rewrite the report even when it is up to date")
+    args = ap.parse_args(argv)
+    os.environ["MT_RUNS_DIR"] = str(Path(args.runs_dir).resolve())
+    p = prepared_from_args(args)
+    failed: list[str] = []
+    if not args.no_train:
+        jobs = experiments.plan(experiments.corpus_arg(args.corpus), p.src, p.tgt, args.profile, int(p.manifest["counts"]["train"]))
+        base = Path(args.runs_dir) / p.name / f"{p.src}-{p.tgt}"
+        failed = experiments.run_jobs(jobs, lambda s: base / s, p.hash, args.profile, runs_dir=Path(args.runs_dir),
+                                      recheck=args.recheck)
+    build_report(p, args.runs_dir, args.report_dir, args.profile, force=args.force)
+    if failed:
+        raise UserError(f"training failed for: {', '.join(failed)}; the report shows the other systems")
+    return 0
