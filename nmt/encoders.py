@@ -1,0 +1,76 @@
+"""The recurrent encoder shared by ``rnnenc`` and ``rnnsearch``.
+
+Cho et al. (2014), §2 / Appendix A.1.1: a (unidirectional) RNN reads the source
+x = (x_1, …, x_{T_x}) and its last hidden state summarises the sentence.
+Bahdanau et al. (2015), §3.2 / Appendix A.1.2: a *bidirectional* RNN; the annotation of word j is
+h_j = [h→_j ; h←_j], the concatenation of the forward and backward states.
+
+One module covers both: embeddings -> dropout -> ``nn.GRU``/``nn.LSTM`` (1..n layers, optional
+bidirectional, inter-layer dropout), run as a single packed (cuDNN on GPU) call so that padding
+never reaches the recurrence: ``pack_padded_sequence(enforce_sorted=False)`` lets a batch stay in
+its original, unsorted order.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nmt.vocab import PAD
+
+RNN_CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class RecurrentEncoder(nn.Module):
+    """Source embeddings + (bi)directional multi-layer GRU/LSTM over a padded batch.
+
+    Args:
+        vocab_size: source vocabulary size |V_x|.
+        emb: embedding size m (Bahdanau: 620).
+        hidden: hidden size n of each direction (Bahdanau: 1000).
+        layers: stacked layers (the papers use 1).
+        cell: ``"gru"`` (the papers' gated unit, Cho et al. 2014 §2.3) or ``"lstm"``.
+        bidirectional: read the sentence in both directions (Bahdanau §3.2).
+        dropout: on the embeddings and between stacked layers.
+    """
+
+    def __init__(self, vocab_size: int, emb: int, hidden: int, layers: int = 1, cell: str = "gru",
+                 bidirectional: bool = True, dropout: float = 0.0):
+        super().__init__()
+        self.hidden, self.layers, self.cell = hidden, layers, cell
+        self.directions = 2 if bidirectional else 1
+        self.embedding = nn.Embedding(vocab_size, emb, padding_idx=PAD)
+        self.dropout = nn.Dropout(dropout)
+        self.rnn = RNN_CELLS[cell](emb, hidden, num_layers=layers, batch_first=True,
+                                   bidirectional=bidirectional, dropout=dropout if layers > 1 else 0.0)
+
+    @property
+    def output_size(self) -> int:
+        """Size of one annotation h_j: ``directions * hidden``."""
+        return self.directions * self.hidden
+
+    def forward(self, src: Tensor, src_len: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Encode a padded batch.
+
+        Args:
+            src: LongTensor [B, S], padded with PAD; any order of lengths.
+            src_len: LongTensor [B], each >= 1.
+        Returns:
+            annotations: [B, S, directions*H] — h_j for each position (exact zeros at padding).
+            final: [layers, directions, B, H] — each layer's last state per direction: the
+                forward state after the last real word (h→_{T_x}) and the backward state after
+                reading back to the first word (h←_1, which Bahdanau A.1.2 uses to start the decoder).
+            mask: BoolTensor [B, S], True at real (non-padding) positions.
+        """
+        S = src.size(1)
+        if bool((src_len < 1).any()):
+            raise ValueError("every source sentence needs at least one token (src_len >= 1)")
+        x = self.dropout(self.embedding(src))                                  # [B, S, E]
+        packed = pack_padded_sequence(x, src_len.cpu(), batch_first=True, enforce_sorted=False)
+        out, h_n = self.rnn(packed)
+        if self.cell == "lstm":
+            h_n = h_n[0]                                                       # hidden, not cell
+        annotations, _ = pad_packed_sequence(out, batch_first=True, total_length=S)
+        final = h_n.view(self.layers, self.directions, src.size(0), self.hidden)
+        mask = torch.arange(S, device=src.device)[None, :] < src_len.to(src.device)[:, None]
+        return annotations, final, mask

@@ -1,0 +1,765 @@
+"""Phrase-based stack decoding: beam search over a log-linear model (Koehn 2004, "Pharaoh").
+
+P. Koehn. 2004. *Pharaoh: a beam search decoder for phrase-based statistical machine translation
+models.* AMTA. — P. Koehn. 2010. *Statistical Machine Translation*, chapter 6 ("Decoding").
+
+Model (Koehn 2010 §5.3.1, eq. 5.21 and the log-linear form of §5.3.4)
+    ``score(e, a | f) = Σ_m λ_m h_m(e, a, f)`` over the eight :data:`FEATURES`, in this order::
+
+        tm_fe        Σ_phrases log φ(f̄|ē)         (natural log; phrase-table score 1)
+        lex_fe       Σ_phrases log lex(f̄|ē)       (score 2)
+        tm_ef        Σ_phrases log φ(ē|f̄)         (score 3)
+        lex_ef       Σ_phrases log lex(ē|f̄)       (score 4)
+        lm           ln p_LM(e) = ln 10 · KenLM log10 score, with <s> and </s>
+        distortion   −Σ_i |start_i − end_{i−1} − 1|  (linear distortion, §5.2.1 eq. 5.13;
+                      source positions, end_0 = −1 so a monotone first phrase costs nothing)
+        word_penalty −|e|  (number of target words)
+        phrase_penalty −(number of phrases)
+
+    **Sign convention.** Every feature is a log-probability or a *negative* count, so a
+    *positive* weight makes the feature a cost and a *negative* weight a reward. The LM shortens
+    translations (every word costs log-probability); the usual counterweight is a word *bonus*,
+    i.e. a negative ``word_penalty`` weight. :data:`DEFAULT_WEIGHTS` are Moses-like untuned
+    values: 0.2 on each translation-model score, 0.5 on the LM, 0.3 on distortion, −0.5 on the
+    word penalty (a 0.5-nat bonus per word) and 0.2 on the phrase penalty (prefers fewer, longer
+    phrases). MERT (:mod:`smt.tune`) replaces them.
+
+    Phrase-table probabilities are logged with a floor of −100 (Moses' ``FloorScore``).
+    **Unknown words.** A source word with no one-word translation option gets a copy-through
+    option (the word itself) with log-probability :data:`UNKNOWN_LOGPROB` = −100 on each of the
+    four translation-model features (the LM scores the copied word as usual, typically as
+    ``<unk>``); the other features are computed as for any phrase.
+
+Search (Koehn 2010 §6.2–6.3, Figure 6.6)
+    * Translation options: for every source span the phrase table's options, ranked by the
+      pre-computed weighted score ``λ_tm·h_tm + λ_lm·LM-estimate − λ_wp·|ē| − λ_pp`` (LM estimate:
+      the phrase scored without context) and cut to the best ``table_limit``.
+    * Future cost (§6.3.3): ``cost[s][t]`` = best option estimate of the span, combined over spans
+      by dynamic programming ``cost[s][t] = max(cost[s][t], max_k cost[s][k] + cost[k][t])``; a
+      hypothesis' future cost is the sum over its maximal uncovered spans (no distortion part).
+    * Reordering limit (§6.3.4): a phrase starting at ``s`` may follow a phrase ending at
+      ``p`` (exclusive end) only if ``|s − p| ≤ d`` (``distortion_limit``; negative = none); and,
+      as in Moses, if it does not start at the first uncovered position ``g`` then its end ``t``
+      must stay within reach of that gap: ``t − g ≤ d``. (Should pruning leave only dead ends,
+      the sentence is decoded again monotonically, which always succeeds.)
+    * Stacks by number of covered source words (§6.2.3). Hypotheses with the same coverage,
+      LM state (KenLM's minimal context) and last source position are recombined (§6.2.4),
+      keeping the better one (the other is kept as an arc for n-best extraction).
+    * Pruning (§6.2.5): histogram pruning to ``stack_size`` and threshold pruning, both on
+      ``score + future cost``: a hypothesis worse than the stack's best by more than
+      ``ln(beam_threshold)`` is dropped (``beam_threshold`` is a probability ratio as in Moses,
+      default 1e-5; 0 disables). Both limits are applied as hypotheses arrive: once a stack has
+      received ``stack_size`` distinct hypotheses, anything below the ``stack_size``-th best
+      estimate so far would be histogram-pruned anyway and is not added (a stack growing beyond
+      twice its size is also pruned at once). Before the LM is queried, an expansion whose
+      context-free estimate (LM estimate instead of the LM score) already falls below the target
+      stack's limit is skipped, and so are the worse options of that span ("early discarding").
+    * The LM is queried incrementally through KenLM's state API
+      (``model.BaseScore(in_state, word, out_state)``); scores are cached per (LM state, target
+      phrase) within a sentence.
+    * N-best lists (§6.2.4 "word lattice"): paths through the search graph are enumerated best
+      first by replacing, at one node of a path, the hypothesis by one recombined with it
+      (Moses' ``TrellisPath`` deviations); duplicates by target string are skipped (distinct;
+      at most 20·N paths are looked at, so a list can come out shorter than N).
+
+Sentences are decoded in parallel worker processes (:meth:`Decoder.translate_corpus`).
+
+CLI: ``python -m smt decode --phrase-table T --lm LM --input F --output F [--weights W.json]``.
+"""
+from __future__ import annotations
+
+import argparse
+import heapq
+import math
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass, field
+from operator import itemgetter
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from data.io import UserError, atomic_write, progress, read_tokenized
+
+#: The log-linear model's features, in the fixed order used by the decoder, MERT and weights files.
+FEATURES = ["tm_fe", "lex_fe", "tm_ef", "lex_ef", "lm", "distortion", "word_penalty", "phrase_penalty"]
+#: Untuned Moses-like weights (see the module docstring for the sign convention).
+DEFAULT_WEIGHTS = [0.2, 0.2, 0.2, 0.2, 0.5, 0.3, -0.5, 0.2]
+#: Log-probability given to each translation-model feature of an unknown word's copy option.
+UNKNOWN_LOGPROB = -100.0
+#: Floor of the logged phrase-table probabilities (Moses' FloorScore).
+LOG_FLOOR = -100.0
+LN10 = math.log(10.0)
+
+N_FEATURES = len(FEATURES)
+TM, LM, DIST, WP, PP = slice(0, 4), 4, 5, 6, 7
+
+# A hypothesis is a plain tuple (faster to build than an object); fields:
+_TOT, _SCORE, _COV, _SID, _END, _PREV, _OPT, _START, _LMS = range(9)
+# ... (score + future cost, model score, coverage bitset, LM state id, end of last source phrase
+#      (exclusive), previous hypothesis, option, start of last source phrase, LM log10 score of
+#      the last phrase incl. </s> when complete).
+# An option is a tuple: (estimate, static score, target-phrase id, target words, 4 TM log-probs,
+# target word ids).
+_EST, _STATIC, _EID, _WORDS, _TMF, _WIDS = range(6)
+
+
+@dataclass
+class Translation:
+    """One decoded translation: tokens, feature vector h (order :data:`FEATURES`), score λ·h and
+    the phrase alignment ``[((f_start, f_end), (e_start, e_end)), …]`` (exclusive ends, target order)."""
+    tokens: list[str]
+    features: np.ndarray
+    score: float
+    alignment: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+
+
+def as_weights(weights) -> np.ndarray:
+    """Weights as a float64[8] array; accepts a sequence in :data:`FEATURES` order or a name→value dict."""
+    if isinstance(weights, dict):
+        unknown = set(weights) - set(FEATURES)
+        if unknown:
+            raise UserError(f"unknown feature(s) {sorted(unknown)} (features: {', '.join(FEATURES)})")
+        missing = [f for f in FEATURES if f not in weights]
+        if missing:
+            raise UserError(f"weights lack feature(s) {missing}")
+        weights = [weights[f] for f in FEATURES]
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (N_FEATURES,):
+        raise UserError(f"expected {N_FEATURES} weights ({', '.join(FEATURES)}), got shape {w.shape}")
+    if not np.all(np.isfinite(w)):
+        raise UserError(f"weights must be finite numbers, got {w.tolist()}")
+    return w
+
+
+def _log(p: float) -> float:
+    return math.log(p) if p > 0 else LOG_FLOOR if p == 0 else float("nan")
+
+
+def _source_ngrams(sentences: Iterable[Sequence[str]], max_n: int = 20) -> set[tuple[str, ...]]:
+    grams: set[tuple[str, ...]] = set()
+    for toks in sentences:
+        toks = tuple(toks)
+        for s in range(len(toks)):
+            for t in range(s + 1, min(len(toks), s + max_n) + 1):
+                grams.add(toks[s:t])
+    return grams
+
+
+def load_lm(path):
+    """A ``kenlm.Model`` (ARPA or KenLM binary); :class:`UserError` if it cannot be loaded."""
+    import kenlm
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    try:
+        return kenlm.Model(str(path))
+    except (OSError, IOError, RuntimeError, ValueError) as exc:
+        msg = str(exc).strip().splitlines()
+        raise UserError(f"{path}: cannot load the language model ({msg[-1] if msg else type(exc).__name__})") from None
+
+
+class Decoder:
+    """A phrase-based stack decoder over a Moses phrase table and a KenLM language model.
+
+    The phrase table is read lazily and *filtered* to the source phrases of the sentences being
+    decoded (like Moses' ``filter-model-given-input.pl``); decoding sentences with phrases not yet
+    loaded re-reads the table for the union. Pass ``sentences`` to load for them up front, or
+    ``filter_table=False`` to load the whole table once (better when calling :meth:`translate`
+    on many unrelated sentences one at a time). ``recombine=False`` turns hypothesis
+    recombination off (for checking; much slower). Other arguments: see the module docstring.
+    """
+
+    def __init__(self, phrase_table_path, lm_path, weights=DEFAULT_WEIGHTS, stack_size: int = 100,
+                 distortion_limit: int = 6, beam_threshold: float = 1e-5, table_limit: int = 20,
+                 sentences: Iterable[Sequence[str]] | None = None, filter_table: bool = True,
+                 recombine: bool = True):
+        if stack_size < 1:
+            raise UserError(f"stack size must be >= 1 (got {stack_size})")
+        if not 0.0 <= beam_threshold <= 1.0:
+            raise UserError(f"beam threshold must be a probability ratio in [0, 1] (got {beam_threshold})")
+        if table_limit < 0:
+            raise UserError(f"table limit must be >= 0 (got {table_limit}; 0 = no limit)")
+        self.phrase_table_path = Path(phrase_table_path)
+        self.lm_path = Path(lm_path)
+        if not self.phrase_table_path.is_file():
+            raise UserError(f"{self.phrase_table_path}: no such file")
+        self.weights = as_weights(weights)
+        self.stack_size = int(stack_size)
+        self.distortion_limit = int(distortion_limit)
+        self.beam_threshold = float(beam_threshold)
+        self.table_limit = int(table_limit)
+        self.recombine = bool(recombine)
+        self.filter_table = bool(filter_table)
+        self.lm = load_lm(self.lm_path)
+        import kenlm
+        self._State = kenlm.State
+        self._table: dict[tuple[str, ...], list] | None = None   # f -> [(e, 4 log-probs)]
+        self._loaded_grams: set[tuple[str, ...]] = set()
+        self._max_len = 1
+        self._eids: dict[tuple[str, ...], int] = {}     # interned target phrases
+        self._word_ids: dict[str, int] = {}              # interned target words
+        self._lm_est: dict[tuple[str, ...], float] = {}  # ln p_LM(ē) without context
+        self._opt_cache: dict[tuple[str, ...], list] = {}
+        self._opt_weights: tuple | None = None
+        if sentences is not None:
+            self._ensure_table(list(sentences))
+
+    # -- model loading ------------------------------------------------------------------------
+
+    def _ensure_table(self, sentences: Sequence[Sequence[str]]) -> None:
+        """Make sure every source n-gram of ``sentences`` has had its options loaded."""
+        from smt.phrases import read_phrase_table
+        if not self.filter_table:
+            if self._table is None:
+                raw = read_phrase_table(self.phrase_table_path, table_limit=None)
+            else:
+                return
+        else:
+            grams = _source_ngrams(sentences)
+            if self._table is not None and grams <= self._loaded_grams:
+                return
+            self._loaded_grams |= grams
+            raw = read_phrase_table(self.phrase_table_path, table_limit=None,
+                                    sources=[list(g) for g in self._loaded_grams])
+        table = {}
+        for f, options in raw.items():
+            table[f] = [(tuple(o.e), tuple(max(_log(float(p)), LOG_FLOOR) for p in o.scores)) for o in options]
+        self._table = table
+        self._max_len = max((len(f) for f in table), default=1)
+        self._opt_cache.clear()
+
+    def _eid(self, e: tuple[str, ...]) -> int:
+        eid = self._eids.get(e)
+        if eid is None:
+            eid = self._eids[e] = len(self._eids)
+        return eid
+
+    def _wids(self, e: tuple[str, ...]) -> tuple[int, ...]:
+        wids = self._word_ids
+        return tuple(wids.setdefault(word, len(wids)) for word in e)
+
+    def _lm_estimate(self, e: tuple[str, ...]) -> float:
+        """ln p_LM(ē) scored without context (KenLM's null context), for ranking and future cost."""
+        v = self._lm_est.get(e)
+        if v is None:
+            State, model = self._State, self.lm
+            st, total = State(), 0.0
+            model.NullContextWrite(st)
+            for w in e:
+                out = State()
+                total += model.BaseScore(st, w, out)
+                st = out
+            v = self._lm_est[e] = total * LN10
+        return v
+
+    def _options(self, f: tuple[str, ...], w: np.ndarray) -> list:
+        """The translation options of source phrase ``f`` under weights ``w``, best first, cut to table_limit."""
+        key = tuple(w.tolist())
+        if key != self._opt_weights:
+            self._opt_cache.clear()
+            self._opt_weights = key
+        opts = self._opt_cache.get(f)
+        if opts is None:
+            w_tm = w[TM].tolist()
+            w_lm, w_wp, w_pp = float(w[LM]), float(w[WP]), float(w[PP])
+            opts = []
+            for e, tmf in self._table.get(f, ()):
+                static = (w_tm[0] * tmf[0] + w_tm[1] * tmf[1] + w_tm[2] * tmf[2] + w_tm[3] * tmf[3]
+                          - w_wp * len(e) - w_pp)
+                est = static + w_lm * self._lm_estimate(e)
+                opts.append((est, static, self._eid(e), e, tmf, self._wids(e)))
+            opts.sort(key=itemgetter(0), reverse=True)
+            if self.table_limit:
+                del opts[self.table_limit:]
+            self._opt_cache[f] = opts
+        return opts
+
+    def _unknown_option(self, word: str, w: np.ndarray) -> tuple:
+        e = (word,)
+        tmf = (UNKNOWN_LOGPROB,) * 4
+        static = float(w[TM].sum()) * UNKNOWN_LOGPROB - float(w[WP]) - float(w[PP])
+        return (static + float(w[LM]) * self._lm_estimate(e), static, self._eid(e), e, tmf, self._wids(e))
+
+    # -- search -------------------------------------------------------------------------------
+
+    def translate(self, tokens: Sequence[str], nbest: int = 1, weights=None) -> list[Translation]:
+        """Decode one tokenised sentence; returns up to ``nbest`` distinct translations, best first.
+
+        An empty sentence gives one empty translation (its features: the LM score of ``<s> </s>``).
+        """
+        tokens = [str(t) for t in tokens]
+        self._ensure_table([tokens])
+        w = self.weights if weights is None else as_weights(weights)
+        return self._search(tokens, w, max(1, int(nbest)))
+
+    def _search(self, f: list[str], w: np.ndarray, nbest: int, distortion_limit: int | None = None) -> list[Translation]:
+        n = len(f)
+        State, model = self._State, self.lm
+        if n == 0:   # only the LM's <s> </s>
+            st = State()
+            model.BeginSentenceWrite(st)
+            h = np.zeros(N_FEATURES)
+            h[LM] = model.BaseScore(st, "</s>", State()) * LN10
+            return [Translation([], h, float(np.dot(w, h)), [])]
+        w_lm = float(w[LM]) * LN10                  # applied to KenLM's log10 scores
+        w_d = float(w[DIST])
+        d = self.distortion_limit if distortion_limit is None else distortion_limit
+        if d < 0:
+            d = n
+        log_beam = math.log(self.beam_threshold) if self.beam_threshold > 0 else -math.inf
+        S = self.stack_size
+        keep_arcs = nbest > 1
+
+        # translation options per span [s, t) and the future-cost table (Koehn 2010 §6.3.3)
+        ftup = tuple(f)
+        max_len = self._max_len
+        options: list[list[list]] = [[[] for _ in range(n + 1)] for _ in range(n + 1)]
+        NEG = -math.inf
+        fcost = [[NEG] * (n + 1) for _ in range(n + 1)]
+        for s in range(n):
+            for t in range(s + 1, min(n, s + max_len) + 1):
+                opts = self._options(ftup[s:t], w) if ftup[s:t] in self._table else []
+                if t == s + 1 and not opts:
+                    opts = [self._unknown_option(f[s], w)]
+                if opts:
+                    options[s][t] = opts
+                    fcost[s][t] = opts[0][_EST]
+        for length in range(2, n + 1):
+            for s in range(n - length + 1):
+                t = s + length
+                best = fcost[s][t]
+                for k in range(s + 1, t):
+                    c = fcost[s][k] + fcost[k][t]
+                    if c > best:
+                        best = c
+                fcost[s][t] = best
+        full = (1 << n) - 1
+        popcount = _Popcount()
+        fc_cache: dict[int, float] = {full: 0.0}
+
+        def future(cov: int) -> float:
+            total, s = 0.0, 0
+            while s < n:
+                if cov >> s & 1:
+                    s += 1
+                    continue
+                t = s + 1
+                while t < n and not cov >> t & 1:
+                    t += 1
+                total += fcost[s][t]
+                s = t
+            fc_cache[cov] = total
+            return total
+
+        # LM states are interned to small ints; LM scores cached per (state, target phrase)
+        begin = State()
+        model.BeginSentenceWrite(begin)
+        states = [begin]
+        state_ids = {begin: 0}
+        lm_cache: dict[int, tuple[float, int]] = {}    # key: state id << 32 | phrase id
+        eos_cache: dict[int, float] = {}
+
+        word_cache: dict[int, tuple[float, int]] = {}    # key: state id << 32 | word id
+
+        def lm_extend(sid: int, words, wids) -> tuple[float, int]:
+            """log10 p_LM(words | state sid) and the resulting state, word by word (cached)."""
+            total = 0.0
+            for word, wid in zip(words, wids):
+                key = sid << 32 | wid
+                r = word_cache.get(key)
+                if r is None:
+                    out = State()
+                    lp = model.BaseScore(states[sid], word, out)
+                    nid = state_ids.get(out)
+                    if nid is None:
+                        nid = state_ids[out] = len(states)
+                        states.append(out)
+                    r = word_cache[key] = (lp, nid)
+                total += r[0]
+                sid = r[1]
+            return total, sid
+
+        def lm_eos(sid: int) -> float:
+            v = eos_cache.get(sid)
+            if v is None:
+                v = eos_cache[sid] = model.BaseScore(states[sid], "</s>", State())
+            return v
+
+        # stacks[k]: recombination key -> hypothesis; best/cut-off per stack for threshold pruning
+        stacks: list[dict] = [dict() for _ in range(n + 1)]
+        stack_best = [NEG] * (n + 1)
+        stack_cut = [NEG] * (n + 1)
+        thresh = [NEG] * (n + 1)
+        # min-heaps of the best S estimates per stack: once a stack has S hypotheses, anything
+        # below its S-th best estimate would fall to histogram pruning anyway
+        heaps: list[list[float]] = [[] for _ in range(n + 1)]
+        groups: dict = {}                      # recombination key -> all hypotheses merged there
+        root = (fcost[0][n], 0.0, 0, 0, 0, None, None, 0, 0.0)
+        stacks[0][(0, 0, 0)] = root
+        counter = 0
+
+        def prune(k: int, size: int) -> None:
+            """Histogram + threshold pruning of stack k down to ``size`` hypotheses."""
+            stack = stacks[k]
+            hyps = sorted(stack.values(), key=itemgetter(_TOT), reverse=True)
+            limit = hyps[0][_TOT] + log_beam
+            kept = [h for h in hyps[:size] if h[_TOT] >= limit]
+            if len(hyps) > size:
+                stack_cut[k] = max(stack_cut[k], kept[-1][_TOT])
+                thresh[k] = max(thresh[k], stack_cut[k])
+            if self.recombine:
+                stacks[k] = {(h[_COV], h[_SID], h[_END]): h for h in kept}
+            else:
+                ids = {id(h) for h in kept}
+                stacks[k] = {key: h for key, h in stack.items() if id(h) in ids}
+
+        ext_cache: dict[tuple[int, int], list] = {}
+
+        def extensions(cov: int, p: int) -> list:
+            """The spans a hypothesis (coverage ``cov``, last phrase ending at ``p``) may translate next.
+
+            Returns ``[(distortion cost, start, end, options, new coverage, future cost, stack)]``
+            under the reordering limit (Koehn 2010 §6.3.4, Moses' rule for the first gap).
+            """
+            out = []
+            g = (~cov & (cov + 1)).bit_length() - 1      # first uncovered position
+            for s in range(max(g, p - d), min(n - 1, p + d) + 1):
+                if cov >> s & 1:
+                    continue
+                mask = 0
+                for t in range(s + 1, min(n, s + max_len) + 1):
+                    if cov >> (t - 1) & 1:
+                        break
+                    mask |= 1 << (t - 1)
+                    if s != g and t - g > d:
+                        break
+                    opts = options[s][t]
+                    if opts:
+                        ncov = cov | mask
+                        fc = fc_cache.get(ncov)
+                        if fc is None:
+                            fc = future(ncov)
+                        out.append((w_d * abs(s - p), s, t, opts, ncov, fc, popcount[cov] + t - s))
+            ext_cache[(cov, p)] = out
+            return out
+
+        recombine = self.recombine
+        for k in range(n):
+            if not stacks[k]:
+                continue
+            prune(k, S)
+            for hyp in sorted(stacks[k].values(), key=itemgetter(_TOT), reverse=True):
+                cov, sid, p, score0 = hyp[_COV], hyp[_SID], hyp[_END], hyp[_SCORE]
+                exts = ext_cache.get((cov, p))
+                if exts is None:
+                    exts = extensions(cov, p)
+                for dcost, s, t, opts, ncov, fc, k2 in exts:
+                    base = score0 - dcost
+                    final = ncov == full
+                    stack = stacks[k2]
+                    thr = thresh[k2]
+                    for opt in opts:
+                        if base + opt[0] + fc < thr:
+                            break                        # early discarding (options sorted)
+                        ckey = sid << 32 | opt[2]
+                        r = lm_cache.get(ckey)
+                        if r is None:
+                            r = lm_cache[ckey] = lm_extend(sid, opt[3], opt[5])
+                        lm10, nsid = r
+                        if final:
+                            lm10 += lm_eos(nsid)
+                        score = base + opt[1] + w_lm * lm10
+                        tot = score + fc
+                        if tot < thr:
+                            continue
+                        new = (tot, score, ncov, nsid, t, hyp, opt, s, lm10)
+                        if recombine:
+                            key = (ncov, nsid, t)
+                        else:
+                            counter += 1
+                            key = counter
+                        old = stack.get(key)
+                        if old is None:
+                            stack[key] = new
+                            if keep_arcs:
+                                groups[key] = [new]
+                            hp = heaps[k2]
+                            if len(hp) < S:
+                                heapq.heappush(hp, tot)
+                                if len(hp) == S and hp[0] > thr:
+                                    thr = thresh[k2] = hp[0]
+                            elif tot > hp[0]:
+                                heapq.heapreplace(hp, tot)
+                                if hp[0] > thr:
+                                    thr = thresh[k2] = hp[0]
+                        else:
+                            if keep_arcs:
+                                groups[key].append(new)
+                            if score <= old[_SCORE]:
+                                continue
+                            stack[key] = new
+                        if tot > stack_best[k2]:
+                            stack_best[k2] = tot
+                            if tot + log_beam > thr:
+                                thr = thresh[k2] = tot + log_beam
+                        if len(stack) > 2 * S:
+                            prune(k2, S)
+                            stack = stacks[k2]
+                            thr = thresh[k2]
+        if not stacks[n]:
+            if d < n:   # every hypothesis ran into a dead end under the reordering limit
+                return self._search(f, w, nbest, distortion_limit=0)
+            raise RuntimeError("decoder found no translation")   # cannot happen: unknown words are copied
+        finals = sorted(stacks[n].values(), key=itemgetter(_SCORE), reverse=True)
+        if not keep_arcs:
+            return [self._make_translation(self._chain(finals[0]), w)]
+        return self._nbest(finals, groups, w, nbest)
+
+    @staticmethod
+    def _chain(hyp) -> list:
+        """The hypotheses of a path from ``hyp`` back to (excluding) the empty hypothesis."""
+        out = []
+        while hyp[_PREV] is not None:
+            out.append(hyp)
+            hyp = hyp[_PREV]
+        return out
+
+    def _nbest(self, finals: list, groups: dict, w: np.ndarray, nbest: int) -> list[Translation]:
+        """Best-first enumeration of paths (Moses' TrellisPath deviations), distinct by target string.
+
+        A path is a final hypothesis followed back; a *deviation* at position ``j`` replaces the
+        path's hypothesis there by another one recombined with it (same state, so everything after
+        it scores the same) and follows that one's back-pointers. Alternatives are tried lazily in
+        score order: popping a deviation pushes its next sibling (Huang & Chiang 2005, alg. 3).
+        """
+        sorted_groups: dict = {}
+
+        def alternatives(h) -> list:
+            key = (h[_COV], h[_SID], h[_END])
+            g = sorted_groups.get(key)
+            if g is None:
+                g = sorted_groups[key] = sorted(groups.get(key, ()), key=itemgetter(_SCORE), reverse=True)
+            return g
+
+        tie = 0
+        heap = []
+        for h in finals:
+            tie += 1
+            heap.append((-h[_SCORE], tie, (), h, 0, None))
+        heapq.heapify(heap)
+        out: list[Translation] = []
+        seen: set[tuple[str, ...]] = set()
+        pops = 0
+        while heap and len(out) < nbest and pops < 20 * nbest:
+            neg, _, prefix, node, dev, sib = heapq.heappop(heap)
+            pops += 1
+            path = list(prefix) + self._chain(node)
+            key = tuple(word for hyp in reversed(path) for word in hyp[_OPT][_WORDS])
+            if key not in seen:
+                seen.add(key)
+                out.append(self._make_translation(path, w))
+            if sib is not None:                      # the next alternative at the same position
+                base, g, idx, replaced = sib
+                idx += 1
+                if idx < len(g) and g[idx] is replaced:
+                    idx += 1
+                if idx < len(g):
+                    tie += 1
+                    heapq.heappush(heap, (-(base + g[idx][_SCORE]), tie, prefix, g[idx], dev, (base, g, idx, replaced)))
+            score = -neg
+            for j in range(dev, len(path)):          # the best deviation at each later position
+                h = path[j]
+                g = alternatives(h)
+                idx = 1 if g and g[0] is h else 0
+                if idx < len(g):
+                    base = score - h[_SCORE]
+                    tie += 1
+                    heapq.heappush(heap, (-(base + g[idx][_SCORE]), tie, tuple(path[:j]), g[idx], j + 1,
+                                          (base, g, idx, h)))
+        return out
+
+    @staticmethod
+    def _make_translation(path: list, w: np.ndarray) -> Translation:
+        """Features, score and phrase alignment of a path (listed from the last phrase back)."""
+        h = np.zeros(N_FEATURES)
+        tokens: list[str] = []
+        alignment = []
+        tm = [0.0, 0.0, 0.0, 0.0]
+        lm10 = dist = 0.0
+        prev_end = 0
+        nphr = 0
+        for hyp in reversed(path):
+            opt = hyp[_OPT]
+            for i, v in enumerate(opt[_TMF]):
+                tm[i] += v
+            lm10 += hyp[_LMS]
+            dist -= abs(hyp[_START] - prev_end)
+            prev_end = hyp[_END]
+            words = opt[_WORDS]
+            alignment.append(((hyp[_START], hyp[_END]), (len(tokens), len(tokens) + len(words))))
+            tokens.extend(words)
+            nphr += 1
+        h[TM] = tm
+        h[LM] = lm10 * LN10
+        h[DIST] = dist
+        h[WP] = -len(tokens)
+        h[PP] = -nphr
+        return Translation(tokens, h, float(np.dot(w, h)), alignment)
+
+    # -- corpora ------------------------------------------------------------------------------
+
+    def translate_corpus(self, sentences: Sequence[Sequence[str]], weights=None, nbest: int = 1,
+                         processes: int = 2, desc: str = "decode") -> list[list[Translation]]:
+        """Decode many sentences (order kept) in ``processes`` worker processes; n-best lists per sentence.
+
+        The table is loaded (filtered to ``sentences``) in this process before the workers start;
+        each worker gets the loaded model once, by ``fork`` where available, otherwise by loading
+        it in the pool's initializer.
+        """
+        sentences = [[str(t) for t in s] for s in sentences]
+        self._ensure_table(sentences)
+        w = self.weights if weights is None else as_weights(weights)
+        nbest = max(1, int(nbest))
+        processes = max(1, min(int(processes), len(sentences)))
+        bar = progress(total=len(sentences), desc=desc, unit="sent")
+        results: list[list[Translation]] = []
+        try:
+            if processes == 1:
+                for s in sentences:
+                    results.append(self._search(s, w, nbest))
+                    bar.update(1)
+                return results
+            global _WORKER
+            methods = mp.get_all_start_methods()
+            if "fork" in methods:
+                ctx, initargs = mp.get_context("fork"), (None,)
+                _WORKER = self
+            else:
+                ctx, initargs = mp.get_context("spawn"), (self._config(sentences),)
+            chunk = max(1, min(8, len(sentences) // (processes * 8)))
+            try:
+                with ctx.Pool(processes, initializer=_init_worker, initargs=initargs) as pool:
+                    for r in pool.imap(_work, ((s, w, nbest) for s in sentences), chunksize=chunk):
+                        results.append(r)
+                        bar.update(1)
+            finally:
+                _WORKER = None
+            return results
+        finally:
+            bar.close()
+
+    def _config(self, sentences) -> dict:
+        return dict(phrase_table_path=str(self.phrase_table_path), lm_path=str(self.lm_path),
+                    weights=self.weights.tolist(), stack_size=self.stack_size,
+                    distortion_limit=self.distortion_limit, beam_threshold=self.beam_threshold,
+                    table_limit=self.table_limit, sentences=sentences, filter_table=self.filter_table,
+                    recombine=self.recombine)
+
+
+class _Popcount(dict):
+    """Number of set bits of a coverage bitset, memoised."""
+
+    def __missing__(self, cov: int) -> int:
+        v = self[cov] = bin(cov).count("1")
+        return v
+
+
+_WORKER: Decoder | None = None
+
+
+def _init_worker(config: dict | None) -> None:
+    """Pool initializer: the decoder (table + LM) is loaded once per worker process."""
+    global _WORKER
+    os.environ["MT_NO_PROGRESS"] = "1"
+    if config is not None:
+        _WORKER = Decoder(**config)
+
+
+def _work(job):
+    tokens, w, nbest = job
+    return _WORKER._search(tokens, w, nbest)
+
+
+# ------------------------------------------------------------------------------------------
+# n-best lists (Moses format) and CLI
+# ------------------------------------------------------------------------------------------
+
+def format_nbest(i: int, t: Translation) -> str:
+    """Moses n-best line ``i ||| hyp ||| tm_fe= -3.2 lex_fe= … ||| score``."""
+    feats = " ".join(f"{name}= {v:.10g}" for name, v in zip(FEATURES, t.features.tolist()))
+    return f"{i} ||| {' '.join(t.tokens)} ||| {feats} ||| {t.score:.10g}"
+
+
+def parse_nbest(line: str) -> tuple[int, list[str], np.ndarray, float]:
+    """Inverse of :func:`format_nbest`: ``(sentence index, tokens, features, score)``."""
+    fields = line.rstrip("\n").split(" ||| ")
+    if len(fields) != 4:
+        raise ValueError(f"expected 4 ' ||| '-separated fields, found {len(fields)}")
+    parts = fields[2].split()
+    names, values = parts[0::2], parts[1::2]
+    if [n.rstrip("=") for n in names] != FEATURES:
+        raise ValueError(f"features {names} differ from {FEATURES}")
+    return int(fields[0]), fields[1].split(), np.array([float(v) for v in values]), float(fields[3])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m smt decode",
+        description="Phrase-based stack decoding (Koehn 2004): translate tokenised source sentences "
+                    "with a Moses phrase table, a KenLM language model and log-linear weights.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--phrase-table", required=True, help="Moses phrase table (text, .gz ok)")
+    p.add_argument("--lm", required=True, help="KenLM language model (ARPA or binary)")
+    p.add_argument("--input", required=True, help="tokenised source text, one sentence a line (empty lines -> empty output)")
+    p.add_argument("--output", required=True, help="translations (tokenised), one a line")
+    p.add_argument("--weights", help="weights JSON {\"features\": [...], \"weights\": [8 floats]} "
+                                     f"(default: {DEFAULT_WEIGHTS} for {FEATURES})")
+    p.add_argument("--nbest", type=int, default=0, help="n-best list size (needs --nbest-out)")
+    p.add_argument("--nbest-out", help="write Moses-format n-best lists here")
+    p.add_argument("--stack-size", type=int, default=100, help="histogram pruning: hypotheses kept per stack")
+    p.add_argument("--beam-threshold", type=float, default=1e-5,
+                   help="threshold pruning: drop hypotheses below best x this ratio (0 = off)")
+    p.add_argument("--distortion-limit", type=int, default=6, help="maximum jump in source words (-1 = unlimited)")
+    p.add_argument("--table-limit", type=int, default=20, help="translation options per source phrase (0 = all)")
+    p.add_argument("--processes", type=int, default=2, help="decoder worker processes")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.processes < 1:
+        raise UserError("--processes must be >= 1")
+    if args.nbest < 0:
+        raise UserError("--nbest must be >= 0")
+    if bool(args.nbest_out) != bool(args.nbest):
+        raise UserError("--nbest and --nbest-out go together")
+    weights = DEFAULT_WEIGHTS
+    if args.weights:
+        from smt.tune import read_weights
+        weights = read_weights(args.weights)
+    sentences = read_tokenized(args.input, allow_empty_file=True)
+    decoder = Decoder(args.phrase_table, args.lm, weights=weights, stack_size=args.stack_size,
+                      distortion_limit=args.distortion_limit, beam_threshold=args.beam_threshold,
+                      table_limit=args.table_limit, sentences=sentences)
+    t0 = time.time()
+    out = decoder.translate_corpus(sentences, nbest=max(1, args.nbest), processes=args.processes)
+    secs = time.time() - t0
+    with atomic_write(args.output) as fh:
+        for hyps in out:
+            fh.write(" ".join(hyps[0].tokens) + "\n")
+    if args.nbest_out:
+        with atomic_write(args.nbest_out) as fh:
+            for i, hyps in enumerate(out):
+                for t in hyps:
+                    fh.write(format_nbest(i, t) + "\n")
+    print(f"decoded {len(sentences):,} sentences in {secs:.1f} s "
+          f"({len(sentences) / max(secs, 1e-9):.1f} sent/s) -> {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    from data.io import run_cli
+    run_cli(main)
