@@ -106,6 +106,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
             fh = os.fdopen(fd, mode, encoding=encoding, newline="\n")
         with fh:
             yield fh
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give artifacts the usual mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

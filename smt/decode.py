@@ -82,6 +82,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from data.io import UserError, atomic_write, progress, read_tokenized
+from smt.lm import load_lm
 
 #: The log-linear model's features, in the fixed order used by the decoder, MERT and weights files.
 FEATURES = ["tm_fe", "lex_fe", "tm_ef", "lex_ef", "lm", "distortion", "word_penalty", "phrase_penalty"]
@@ -146,19 +147,6 @@ def _source_ngrams(sentences: Iterable[Sequence[str]], max_n: int = 20) -> set[t
             for t in range(s + 1, min(len(toks), s + max_n) + 1):
                 grams.add(toks[s:t])
     return grams
-
-
-def load_lm(path):
-    """A ``kenlm.Model`` (ARPA or KenLM binary); :class:`UserError` if it cannot be loaded."""
-    import kenlm
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    try:
-        return kenlm.Model(str(path))
-    except (OSError, IOError, RuntimeError, ValueError) as exc:
-        msg = str(exc).strip().splitlines()
-        raise UserError(f"{path}: cannot load the language model ({msg[-1] if msg else type(exc).__name__})") from None
 
 
 class Decoder:

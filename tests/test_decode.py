@@ -298,7 +298,7 @@ def test_cli(model, tmp_path):
     with pytest.raises(UserError, match="bad.json"):
         main(["--phrase-table", str(pt), "--lm", str(lmp), "--input", str(inp), "--output", str(tmp_path / "o3"),
               "--weights", str(bad_w)])
-    with pytest.raises(UserError, match="cannot load the language model"):
+    with pytest.raises(UserError, match="not a KenLM model"):
         main(["--phrase-table", str(pt), "--lm", str(inp), "--input", str(inp), "--output", str(tmp_path / "o4")])
     # through `python -m smt`: one clean line, exit status 2, no traceback
     r = subprocess.run([sys.executable, "-m", "smt", "decode", "--phrase-table", str(tmp_path / "nope"),

@@ -1,0 +1,657 @@
+"""Phrase-pair extraction and scoring: the translation model of phrase-based SMT.
+
+Given a word-aligned parallel corpus (source = foreign ``f``, target = English ``e``; alignment
+points ``i-j`` with ``i`` the source and ``j`` the target position, 0-based), this module
+
+1. extracts every phrase pair *consistent* with the alignment (Koehn, *Statistical Machine
+   Translation*, 2010, §5.2.3, Figure 5.5 "phrase extraction algorithm"): no word inside the pair
+   is aligned to a word outside it, the pair holds at least one alignment point, and source
+   phrases are extended by unaligned source words at their edges;
+2. scores each pair with the four Moses features (Koehn, Och & Marcu 2003, "Statistical
+   phrase-based translation", §3.1 and §3.3):
+
+   * phrase translation probabilities by relative frequency (2010 eq. 5.4)
+     ``φ(f|e) = count(f, e) / Σ_f' count(f', e)`` and ``φ(e|f) = count(f, e) / Σ_e' count(f, e')``,
+     where every extracted occurrence counts once;
+   * lexical weights (2003 §3.3)
+     ``lex(f|e, a) = Π_i 1/|{j : (i, j) ∈ a}| Σ_{(i, j) ∈ a} w(f_i | e_j)``, an unaligned ``f_i``
+     scoring ``w(f_i | NULL)``; the word translation table ``w(f|e) = count(f, e) / count(e)`` is
+     estimated from the word alignment itself (unaligned words counted as aligned to NULL, as in
+     Moses' ``train-model.perl``). When a phrase pair was seen with several word alignments, the
+     paper uses the alignment with the highest lexical weight (max over alignments) — so do we.
+     ``lex(e|f)`` is the mirror image.
+
+3. writes a Moses text phrase table (gzip when the name ends in ``.gz``), sorted by source phrase::
+
+       f ||| e ||| φ(f|e) lex(f|e) φ(e|f) lex(e|f) ||| 0-0 1-1 ||| count_e count_f count_fe
+
+   The 4th field is the most frequent within-phrase word alignment (source-target, 0-based);
+   the counts are the target phrase, source phrase and pair counts before pruning. Only the
+   ``table_limit`` best target options per source phrase (by φ(e|f)) are kept (Moses' ``-ttable-limit``).
+
+:func:`read_phrase_table` reads such a table back for the decoder.
+
+CLI: ``python -m smt phrases --src F --tgt F --align F --out table.gz``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import gzip
+import sys
+import time
+from array import array
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+from data.io import UserError, atomic_write, progress, read_lines
+
+MAX_PHRASE_LENGTH = 7
+TABLE_LIMIT = 20
+#: The four scores of a phrase-table line, in Moses order (probabilities, not logs).
+SCORE_NAMES = ("phi_fe", "lex_fe", "phi_ef", "lex_ef")
+#: Index of φ(e|f) in the scores (used for table-limit pruning).
+PHI_EF = 2
+#: Word id standing for the empty word NULL in the lexical tables (real words are >= 1).
+NULL = 0
+#: gzip level of written tables (1: fast; the table is written once and read a few times)
+GZIP_LEVEL = 1
+
+Span = tuple[int, int]
+
+
+# ------------------------------------------------------------------------------------------
+# Reading a phrase table (used by the decoder)
+# ------------------------------------------------------------------------------------------
+
+class PhraseOption(NamedTuple):
+    """One translation option of a source phrase, as read from a phrase table."""
+    e: tuple[str, ...]            #: target phrase
+    scores: np.ndarray            #: float64[4]: φ(f|e), lex(f|e), φ(e|f), lex(e|f) (probabilities)
+    alignment: tuple[tuple[int, int], ...]  #: within-phrase (source, target) word links
+
+
+def _open_text(path: Path):
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    return raw
+
+
+def _source_ngrams(sentences: Iterable[Sequence[str]], max_n: int = 20) -> set[tuple[str, ...]]:
+    grams: set[tuple[str, ...]] = set()
+    for toks in sentences:
+        toks = tuple(toks)
+        for s in range(len(toks)):
+            for t in range(s + 1, min(len(toks), s + max_n) + 1):
+                grams.add(toks[s:t])
+    return grams
+
+
+def read_phrase_table(path, table_limit: int | None = None,
+                      sources: Iterable[Sequence[str]] | None = None) -> dict[tuple[str, ...], list[PhraseOption]]:
+    """Read a Moses text phrase table (``.gz`` ok) into ``{f: [PhraseOption(e, scores, alignment), …]}``.
+
+    Each source phrase's options are sorted by φ(e|f) (best first; ties keep file order) and,
+    with ``table_limit``, cut to the best ``table_limit``. ``sources`` (token lists, e.g. the
+    sentences about to be decoded) keeps only source phrases that occur in them, like Moses'
+    ``filter-model-given-input.pl`` — much less memory and time for a big table (source phrases
+    are matched as written, tokens separated by single spaces, as this module writes them). Lines need at least the
+    three fields ``f ||| e ||| 4 scores``; the alignment and counts fields are optional.
+    Raises :class:`UserError` naming ``file:line`` on a malformed line (wrong field count,
+    not 4 scores, a score outside (0, 1], a bad or out-of-phrase alignment point, bad UTF-8).
+    """
+    path = Path(path)
+    if table_limit is not None and table_limit < 0:
+        raise UserError(f"table limit must be >= 0 (got {table_limit})")
+    # source phrases to keep, as the bytes of their single-spaced text: lines whose source phrase
+    # is not wanted are skipped before any decoding or splitting (most lines, when filtering)
+    keep = {" ".join(g).encode("utf-8") for g in _source_ngrams(sources)} if sources is not None else None
+    table: dict[tuple[str, ...], list[PhraseOption]] = defaultdict(list)
+    n = 0
+    try:
+        with _open_text(path) as fh:
+            for n, raw in enumerate(fh, 1):
+                if keep is not None and raw[:raw.find(b" ||| ")] not in keep:
+                    continue
+                try:
+                    line = raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as exc:
+                    raise UserError(f"{path}:{n}: invalid UTF-8 (byte {exc.start})") from None
+                if not line.strip():
+                    raise UserError(f"{path}:{n}: empty line")
+                fields = line.split(" ||| ")
+                if not 3 <= len(fields) <= 5:
+                    raise UserError(f"{path}:{n}: expected 'f ||| e ||| scores [||| alignment [||| counts]]', "
+                                    f"found {len(fields)} field(s)")
+                f = tuple(fields[0].split())
+                e = tuple(fields[1].split())
+                if not f or not e:
+                    raise UserError(f"{path}:{n}: empty {'source' if not f else 'target'} phrase")
+                try:
+                    scores = np.array([float(x) for x in fields[2].split()], dtype=np.float64)
+                except ValueError:
+                    raise UserError(f"{path}:{n}: scores must be numbers, got {fields[2]!r}") from None
+                if scores.shape != (4,):
+                    raise UserError(f"{path}:{n}: expected 4 scores (φ(f|e) lex(f|e) φ(e|f) lex(e|f)), "
+                                    f"got {scores.size}")
+                if not np.all((scores > 0) & (scores <= 1 + 1e-6)):
+                    raise UserError(f"{path}:{n}: scores must be probabilities in (0, 1], got {fields[2]!r}")
+                alignment: tuple[tuple[int, int], ...] = ()
+                if len(fields) >= 4 and fields[3].strip():
+                    alignment = _parse_points(fields[3], len(f), len(e), path, n, "in the phrase pair")
+                table[f].append(PhraseOption(e, scores, alignment))
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise UserError(f"{path}: cannot read ({exc})") from None
+    if n == 0:
+        raise UserError(f"{path}: empty phrase table")
+    for f, options in table.items():
+        options.sort(key=lambda o: -o.scores[PHI_EF])
+        if table_limit:
+            del options[table_limit:]
+    return dict(table)
+
+
+def _parse_points(text: str, n_f: int, n_e: int, path, line_no: int, what: str) -> tuple[tuple[int, int], ...]:
+    """Parse ``"0-0 1-2"`` into ((0, 0), (1, 2)), checking 0 <= i < n_f and 0 <= j < n_e."""
+    points = []
+    for tok in text.split():
+        i, sep, j = tok.partition("-")
+        if not sep or not i.isdigit() or not j.isdigit():
+            raise UserError(f"{path}:{line_no}: bad alignment point {tok!r} (expected i-j, e.g. 0-1)")
+        i, j = int(i), int(j)
+        if i >= n_f:
+            raise UserError(f"{path}:{line_no}: alignment point {tok}: source position {i} out of range "
+                            f"({n_f} source tokens {what})")
+        if j >= n_e:
+            raise UserError(f"{path}:{line_no}: alignment point {tok}: target position {j} out of range "
+                            f"({n_e} target tokens {what})")
+        points.append((i, j))
+    return tuple(points)
+
+
+# ------------------------------------------------------------------------------------------
+# Extraction (Koehn 2010, §5.2.3, Figure 5.5)
+# ------------------------------------------------------------------------------------------
+
+
+def extract_phrases(f_tokens: Sequence, e_tokens: Sequence, alignment: Iterable[tuple[int, int]],
+                    max_len: int = MAX_PHRASE_LENGTH) -> list[tuple[Span, Span]]:
+    """All phrase pairs consistent with ``alignment``: ``[((f_start, f_end), (e_start, e_end)), …]``.
+
+    Spans are 0-based with exclusive ends; ``alignment`` holds (source i, target j) points. Both
+    phrases are at most ``max_len`` words. This is Figure 5.5 of Koehn (2010): for every target
+    span ``e_start..e_end`` take the smallest source span covering its alignment points; keep it
+    if no source word in it is aligned outside the target span (and it has a point at all); then
+    add the variants extended by unaligned source words to the left and right.
+    Order: by e_start, e_end, then f_start descending, f_end ascending (the figure's loops).
+    """
+    pairs: list[tuple[Span, Span]] = []
+    for e_start, e_end, f_start, f_end, fs_min, fe_max in consistent_blocks(len(f_tokens), len(e_tokens),
+                                                                            alignment, max_len):
+        for fs in range(f_start, fs_min - 1, -1):          # "repeat … fs-- until fs aligned"
+            for fe in range(f_end, min(fe_max, fs + max_len - 1) + 1):   # "repeat … fe++ until fe aligned"
+                pairs.append(((fs, fe + 1), (e_start, e_end + 1)))
+    return pairs
+
+
+def consistent_blocks(n_f: int, n_e: int, alignment: Iterable[tuple[int, int]], max_len: int = MAX_PHRASE_LENGTH):
+    """Figure 5.5's loops, in compact form (all bounds inclusive).
+
+    Yields ``(e_start, e_end, f_start, f_end, fs_min, fe_max)`` for every target span whose
+    minimal source span ``f_start..f_end`` is consistent with the alignment; the extracted pairs
+    are then (``fs..fe``, ``e_start..e_end``) for ``fs_min <= fs <= f_start``,
+    ``f_end <= fe <= fe_max`` and ``fe - fs < max_len`` (the extra source words are unaligned).
+    """
+    # per source word: smallest/largest aligned target position (unaligned: n_e / -1);
+    # per target word: smallest/largest aligned source position (unaligned: n_f / -1).
+    f_min_e, f_max_e = [n_e] * n_f, [-1] * n_f
+    e_min_f, e_max_f = [n_f] * n_e, [-1] * n_e
+    for i, j in alignment:
+        if j < f_min_e[i]:
+            f_min_e[i] = j
+        if j > f_max_e[i]:
+            f_max_e[i] = j
+        if i < e_min_f[j]:
+            e_min_f[j] = i
+        if i > e_max_f[j]:
+            e_max_f[j] = i
+    for e_start in range(n_e):
+        f_start, f_end = n_f, -1            # source span covering the points of e_start..e_end
+        for e_end in range(e_start, min(e_start + max_len, n_e)):
+            if e_max_f[e_end] >= 0:
+                if e_min_f[e_end] < f_start:
+                    f_start = e_min_f[e_end]
+                if e_max_f[e_end] > f_end:
+                    f_end = e_max_f[e_end]
+            if f_end < 0:                   # "if f_end = 0 return {}": no alignment point yet
+                continue
+            if f_end - f_start >= max_len:  # the source span only grows with e_end
+                break
+            # consistency: no source word of the span is aligned outside e_start..e_end
+            for f in range(f_start, f_end + 1):
+                if f_min_e[f] < e_start or f_max_e[f] > e_end:
+                    break
+            else:
+                fs_min = f_start
+                while fs_min > 0 and f_max_e[fs_min - 1] < 0 and f_end - fs_min + 1 < max_len:
+                    fs_min -= 1
+                fe_max = f_end
+                while fe_max + 1 < n_f and f_max_e[fe_max + 1] < 0 and fe_max + 1 - f_start < max_len:
+                    fe_max += 1
+                yield e_start, e_end, f_start, f_end, fs_min, fe_max
+
+
+# ------------------------------------------------------------------------------------------
+# Counting (one pass over the corpus, integer-encoded)
+# ------------------------------------------------------------------------------------------
+
+class PhraseCounts:
+    """Everything scoring needs, gathered in one pass over the aligned corpus.
+
+    Words, phrases (tuples of word ids) and within-phrase alignments are interned to integer
+    ids; each extracted phrase-pair occurrence is stored as three int64s (source phrase id,
+    target phrase id, alignment id), each word-alignment link (NULL = word id 0 for unaligned
+    words) as two. A within-phrase alignment is packed as an integer with bit ``i*L + j`` set
+    for the link (i, j), ``L = max_len``; extending a phrase to the left by ``k`` unaligned
+    source words shifts that integer by ``k*L`` bits.
+    """
+
+    def __init__(self, max_len: int = MAX_PHRASE_LENGTH) -> None:
+        if max_len < 1:
+            raise UserError(f"max phrase length must be >= 1 (got {max_len})")
+        self.max_len = max_len
+        self.f_vocab: dict[str, int] = {}        # word -> id >= 1 (0 is NULL)
+        self.e_vocab: dict[str, int] = {}
+        self.f_phrases: dict[tuple[int, ...], int] = {}
+        self.e_phrases: dict[tuple[int, ...], int] = {}
+        self.f_phrase_words = array("i")         # L word ids per phrase, 0-padded
+        self.e_phrase_words = array("i")
+        self.alignments: dict[int, int] = {}     # packed alignment -> id
+        self.alignment_bits = array("b")         # L*L 0/1 per alignment id
+        self.inst_f, self.inst_e, self.inst_a = array("q"), array("q"), array("q")
+        self.link_f, self.link_e = array("q"), array("q")
+        self.sentences = 0
+
+    @property
+    def instances(self) -> int:
+        return len(self.inst_f)
+
+    def _phrase_id(self, table: dict, words: array, key: tuple[int, ...]) -> int:
+        pid = table.get(key)
+        if pid is None:
+            pid = table[key] = len(table)
+            words.extend(key)
+            words.extend([0] * (self.max_len - len(key)))
+        return pid
+
+    def _alignment_id(self, packed: int) -> int:
+        aid = self.alignments.get(packed)
+        if aid is None:
+            aid = self.alignments[packed] = len(self.alignments)
+            L = self.max_len
+            self.alignment_bits.extend((packed >> b) & 1 for b in range(L * L))
+        return aid
+
+    def add(self, f_tokens: Sequence[str], e_tokens: Sequence[str], alignment: Iterable[tuple[int, int]]) -> None:
+        """Add one sentence pair: its word links (for w) and its extracted phrase pairs (for φ)."""
+        alignment = sorted(set(alignment))
+        L = self.max_len
+        fv, ev = self.f_vocab, self.e_vocab
+        f = [fv.get(w) or fv.setdefault(w, len(fv) + 1) for w in f_tokens]
+        e = [ev.get(w) or ev.setdefault(w, len(ev) + 1) for w in e_tokens]
+        mask = [0] * len(f)                      # bit j set: source word i is linked to target word j
+        e_aligned = [False] * len(e)
+        for i, j in alignment:
+            mask[i] |= 1 << j
+            e_aligned[j] = True
+            self.link_f.append(f[i])
+            self.link_e.append(e[j])
+        for i, m in enumerate(mask):
+            if not m:
+                self.link_f.append(f[i])
+                self.link_e.append(NULL)
+        for j, aligned in enumerate(e_aligned):
+            if not aligned:
+                self.link_f.append(NULL)
+                self.link_e.append(e[j])
+        inst_f, inst_e, inst_a = self.inst_f, self.inst_e, self.inst_a
+        f_table, f_words, phrase_id = self.f_phrases, self.f_phrase_words, self._phrase_id
+        for es, ee, f_start, f_end, fs_min, fe_max in consistent_blocks(len(f), len(e), alignment, L):
+            eid = phrase_id(self.e_phrases, self.e_phrase_words, tuple(e[es:ee + 1]))
+            packed = 0
+            for i in range(f_start, f_end + 1):
+                packed |= (mask[i] >> es) << (L * (i - f_start))
+            for fs in range(f_start, fs_min - 1, -1):
+                aid = self._alignment_id(packed << (L * (f_start - fs)))
+                for fe in range(f_end, min(fe_max, fs + L - 1) + 1):
+                    key = tuple(f[fs:fe + 1])
+                    fid = f_table.get(key)
+                    if fid is None:
+                        fid = phrase_id(f_table, f_words, key)
+                    inst_f.append(fid)
+                    inst_e.append(eid)
+                    inst_a.append(aid)
+        self.sentences += 1
+
+
+# ------------------------------------------------------------------------------------------
+# Scoring (Koehn, Och & Marcu 2003, §3.1 and §3.3)
+# ------------------------------------------------------------------------------------------
+
+def lexical_weight(f: Sequence, e: Sequence, alignment: Iterable[tuple[int, int]], w: dict) -> float:
+    """lex(f|e, a) = Π_i 1/|{j : (i,j) ∈ a}| Σ_{(i,j) ∈ a} w(f_i|e_j); unaligned f_i: w(f_i|NULL).
+
+    Koehn, Och & Marcu (2003) §3.3, written out plainly (the table builder computes the same
+    thing vectorised). ``w`` maps (f word, e word) to w(f|e), with ``None`` standing for NULL.
+    For lex(e|f) swap the roles: ``lexical_weight(e, f, [(j, i) for i, j in a], w_e_given_f)``.
+    """
+    sums = [0.0] * len(f)
+    links = [0] * len(f)
+    for i, j in alignment:
+        sums[i] += w[f[i], e[j]]
+        links[i] += 1
+    p = 1.0
+    for i, fi in enumerate(f):
+        p *= sums[i] / links[i] if links[i] else w[fi, None]
+    return p
+
+
+def _runs(sorted_keys: np.ndarray) -> np.ndarray:
+    """Start indices of the runs of equal values in a sorted array."""
+    new = np.ones(len(sorted_keys), dtype=bool)
+    new[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    return np.flatnonzero(new)
+
+
+class PhraseTable:
+    """Scored, pruned phrase pairs (arrays, one row per kept pair, grouped by source phrase)."""
+
+    def __init__(self, counts: PhraseCounts, f: np.ndarray, e: np.ndarray, scores: np.ndarray,
+                 alignment: np.ndarray, count_e: np.ndarray, count_f: np.ndarray, count_fe: np.ndarray):
+        self.counts = counts
+        self.f, self.e, self.scores, self.alignment = f, e, scores, alignment
+        self.count_e, self.count_f, self.count_fe = count_e, count_f, count_fe
+
+    def __len__(self) -> int:
+        return len(self.f)
+
+    def lines(self) -> Iterator[str]:
+        """Moses phrase-table lines, sorted by source phrase text, best φ(e|f) first within one."""
+        for chunk in self.chunks():
+            yield from chunk
+
+    def chunks(self, size: int = 50_000) -> Iterator[list[str]]:
+        """:meth:`lines` in lists of about ``size`` lines (built column-wise: much faster)."""
+        c, L = self.counts, self.counts.max_len
+        f_words = [""] * (len(c.f_vocab) + 1)
+        for w, i in c.f_vocab.items():
+            f_words[i] = w
+        e_words = [""] * (len(c.e_vocab) + 1)
+        for w, i in c.e_vocab.items():
+            e_words[i] = w
+        f_list, e_list = list(c.f_phrases), list(c.e_phrases)
+        align_text = [" ".join(f"{b // L}-{b % L}" for b in range(L * L) if packed >> b & 1) for packed in c.alignments]
+        e_text: dict[int, str] = {}
+        # rows are grouped by source phrase id; order the groups by the source phrase's text
+        starts = _runs(self.f)
+        sizes = np.diff(np.append(starts, len(self.f)))
+        f_text = [" ".join([f_words[w] for w in f_list[fid]]) for fid in self.f[starts].tolist()]
+        order = np.array(sorted(range(len(starts)), key=f_text.__getitem__), dtype=np.int64)
+        group_of_row = np.repeat(order, sizes[order])                      # output row -> group
+        offsets = np.cumsum(sizes[order]) - sizes[order]
+        rows = np.repeat(starts[order] - offsets, sizes[order]) + np.arange(len(self.f))   # output row -> table row
+        for s in range(0, len(rows), size):
+            r, g = rows[s:s + size], group_of_row[s:s + size]
+            ft = [f_text[i] for i in g.tolist()]
+            uniq, inverse = np.unique(self.e[r], return_inverse=True)
+            texts = []
+            for eid in uniq.tolist():
+                t = e_text.get(eid)
+                if t is None:
+                    t = e_text[eid] = " ".join([e_words[w] for w in e_list[eid]])
+                texts.append(t)
+            et = [texts[i] for i in inverse.tolist()]
+            at = [align_text[i] for i in self.alignment[r].tolist()]
+            st = _format_rows(self.scores[r])
+            ct = [f"{a} {b} {c_}" for a, b, c_ in zip(self.count_e[r].tolist(), self.count_f[r].tolist(),
+                                                       self.count_fe[r].tolist())]
+            yield [" ||| ".join(t) for t in zip(ft, et, st, at, ct)]
+
+
+def _format_rows(scores: np.ndarray) -> list[str]:
+    """``"%.7g %.7g %.7g %.7g"`` per row, formatting each distinct value once (they repeat a lot)."""
+    cols = []
+    for col in scores.T:
+        values, inverse = np.unique(col, return_inverse=True)
+        text = [f"{v:.7g}" for v in values.tolist()]
+        cols.append([text[i] for i in inverse.tolist()])
+    return [" ".join(t) for t in zip(*cols)]
+
+
+def score_phrases(counts: PhraseCounts, table_limit: int | None = TABLE_LIMIT, chunk: int = 100_000) -> PhraseTable:
+    """Relative frequencies, table-limit pruning, then lexical weights — all vectorised.
+
+    * count(f, e) = number of extracted occurrences; φ(f|e) = count(f, e) / count(e),
+      φ(e|f) = count(f, e) / count(f), with count(e), count(f) the marginals (before pruning);
+    * keep the ``table_limit`` pairs with the largest φ(e|f) per source phrase (ties: the target
+      phrase seen first in the corpus); 0/None keeps all;
+    * lex(f|e), lex(e|f): the maximum over the within-phrase alignments the pair was seen with
+      (Koehn et al. 2003 §3.3), w from the word links; the alignment written out is the most
+      frequent one (ties: the one seen first).
+    """
+    L = counts.max_len
+    n_inst = counts.instances
+    if n_inst == 0:
+        raise UserError("no phrase pair could be extracted: the alignment has no points")
+    inst_f = np.frombuffer(counts.inst_f, dtype=np.int64)
+    inst_e = np.frombuffer(counts.inst_e, dtype=np.int64)
+    inst_a = np.frombuffer(counts.inst_a, dtype=np.int64)
+    n_e_phr = len(counts.e_phrases)
+    # distinct (pair, alignment) triples with their counts
+    pair = inst_f * n_e_phr + inst_e
+    order = np.lexsort((inst_a, pair))
+    pair, align = pair[order], inst_a[order]
+    del order
+    new = np.ones(n_inst, dtype=bool)
+    new[1:] = (pair[1:] != pair[:-1]) | (align[1:] != align[:-1])
+    t_start = np.flatnonzero(new)
+    t_pair, t_align = pair[t_start], align[t_start]
+    t_count = np.diff(np.append(t_start, n_inst))
+    del pair, align, new
+    # distinct pairs
+    p_start = _runs(t_pair)
+    p_pair = t_pair[p_start]
+    p_count = np.add.reduceat(t_count, p_start)
+    p_f, p_e = p_pair // n_e_phr, p_pair % n_e_phr
+    count_f = np.bincount(p_f, weights=p_count, minlength=len(counts.f_phrases)).astype(np.int64)
+    count_e = np.bincount(p_e, weights=p_count, minlength=n_e_phr).astype(np.int64)
+    t_group = np.repeat(np.arange(len(p_start)), np.diff(np.append(p_start, len(t_pair))))
+    # most frequent alignment per pair (ties: smallest id = seen first)
+    o = np.lexsort((t_align, -t_count, t_group))
+    p_best_align = t_align[o[_runs(t_group[o])]]
+    # table limit: rank the pairs of each source phrase by count(f, e) (= φ(e|f) up to count(f))
+    o = np.lexsort((p_e, -p_count, p_f))
+    starts = _runs(p_f[o])
+    rank = np.arange(len(o)) - np.repeat(starts, np.diff(np.append(starts, len(o))))
+    kept = o[rank < table_limit] if table_limit else o
+    # lexical weights of every (kept pair, alignment) triple, then the max per pair
+    w_fe, w_ef, w_f_null, w_e_null = _word_tables(counts)
+    n_t = np.diff(np.append(p_start, len(t_pair)))[kept]
+    t_idx = np.repeat(p_start[kept], n_t) + (np.arange(n_t.sum()) - np.repeat(np.cumsum(n_t) - n_t, n_t))
+    lex = np.empty((len(t_idx), 2))
+    FW = np.frombuffer(counts.f_phrase_words, dtype=np.int32).reshape(-1, L)
+    EW = np.frombuffer(counts.e_phrase_words, dtype=np.int32).reshape(-1, L)
+    AB = np.frombuffer(counts.alignment_bits, dtype=np.int8).reshape(-1, L, L).astype(bool)
+    for s in range(0, len(t_idx), chunk):
+        ti = t_idx[s:s + chunk]
+        tp = t_pair[ti]
+        lex[s:s + chunk] = _lexical_weights(FW[tp // n_e_phr], EW[tp % n_e_phr], AB[t_align[ti]],
+                                            w_fe, w_ef, w_f_null, w_e_null, len(counts.e_vocab) + 1)
+    lex_max = np.maximum.reduceat(lex, np.append(0, np.cumsum(n_t)[:-1]), axis=0)
+    f, e, c = p_f[kept], p_e[kept], p_count[kept]
+    scores = np.column_stack([c / count_e[e], lex_max[:, 0], c / count_f[f], lex_max[:, 1]])
+    return PhraseTable(counts, f, e, scores, p_best_align[kept], count_e[e], count_f[f], c)
+
+
+def _word_tables(counts: PhraseCounts):
+    """Lexical translation tables from the word links (NULL = id 0), as in Moses' train-model.perl.
+
+    w(f|e) = count(f, e) / Σ_f' count(f', e) and w(e|f) = count(f, e) / Σ_e' count(f, e'), where
+    an unaligned source word counts as linked to NULL and an unaligned target word as linked from
+    NULL. Returns (w_fe, w_ef) as sorted-key tables (keys = f * V_e + e, values) and the dense
+    vectors w(f|NULL), w(e|NULL).
+    """
+    V_e = len(counts.e_vocab) + 1
+    lf = np.frombuffer(counts.link_f, dtype=np.int64)
+    le = np.frombuffer(counts.link_e, dtype=np.int64)
+    keys, n = np.unique(lf * V_e + le, return_counts=True)
+    kf, ke = keys // V_e, keys % V_e
+    total_e = np.bincount(le, minlength=V_e)                   # Σ_f count(f, e), NULL included
+    total_f = np.bincount(lf, minlength=len(counts.f_vocab) + 1)
+    w_fe = (keys, n / total_e[ke])
+    w_ef = (keys, n / total_f[kf])
+    w_f_null = np.zeros(len(counts.f_vocab) + 1)
+    w_e_null = np.zeros(V_e)
+    null_e = ke == NULL
+    w_f_null[kf[null_e]] = w_fe[1][null_e]                     # w(f | NULL)
+    null_f = kf == NULL
+    w_e_null[ke[null_f]] = w_ef[1][null_f]                     # w(e | NULL)
+    return w_fe, w_ef, w_f_null, w_e_null
+
+
+def _lexical_weights(fw, ew, A, w_fe, w_ef, w_f_null, w_e_null, V_e) -> np.ndarray:
+    """lex(f|e, a) and lex(e|f, a) for a batch: fw (n, L), ew (n, L) word ids (0 = padding), A (n, L, L).
+
+    Vectorised form of :func:`lexical_weight`: look w up for every link, average over the links of
+    each word, use w(·|NULL) for unaligned words and 1 for padding, multiply over the phrase.
+    """
+    link = np.nonzero(A)
+    keys = fw[link[0], link[1]].astype(np.int64) * V_e + ew[link[0], link[2]]
+    pos = np.searchsorted(w_fe[0], keys)
+    out = np.empty((len(fw), 2))
+    for col, (table, words, null, axis) in enumerate(((w_fe, fw, w_f_null, 2), (w_ef, ew, w_e_null, 1))):
+        W = np.zeros(A.shape)
+        W[link] = table[1][pos]
+        n_links = A.sum(axis=axis)
+        term = np.where(n_links > 0, W.sum(axis=axis) / np.maximum(n_links, 1), null[words])
+        term[words == 0] = 1.0                                 # padding
+        out[:, col] = term.prod(axis=1)
+    return out
+
+# ------------------------------------------------------------------------------------------
+# Corpus level
+# ------------------------------------------------------------------------------------------
+
+def read_aligned_corpus(src_path, tgt_path, align_path) -> tuple[list[list[str]], list[list[str]], list[tuple]]:
+    """Read tokenised source, target and Pharaoh alignment files (same number of lines).
+
+    Every alignment point must be ``i-j`` with ``i`` inside the source and ``j`` inside the target
+    sentence of that line, else :class:`UserError` naming the alignment file and line.
+    """
+    src = read_lines(src_path)
+    tgt = read_lines(tgt_path)
+    ali = read_lines(align_path, allow_empty_file=True)
+    if not (len(src) == len(tgt) == len(ali)):
+        raise UserError(f"line counts differ: {src_path} has {len(src):,}, {tgt_path} has {len(tgt):,}, "
+                        f"{align_path} has {len(ali):,}: the three files must be line-aligned")
+    f_sents = [line.split() for line in src]
+    e_sents = [line.split() for line in tgt]
+    aligns = [_parse_points(a, len(f), len(e), align_path, n, "in this sentence pair")
+              for n, (a, f, e) in enumerate(zip(ali, f_sents, e_sents), 1)]
+    return f_sents, e_sents, aligns
+
+
+def build_phrase_table(src_path, tgt_path, align_path, out_path, max_len: int = MAX_PHRASE_LENGTH,
+                       table_limit: int | None = TABLE_LIMIT) -> dict:
+    """Extract, score and prune phrase pairs; atomically write the Moses table ``out_path``.
+
+    Returns statistics: sentences, extracted instances, distinct pairs and source phrases,
+    lines written, seconds for extraction and scoring.
+    """
+    if max_len < 1:
+        raise UserError(f"max phrase length must be >= 1 (got {max_len})")
+    if table_limit is not None and table_limit < 0:
+        raise UserError(f"table limit must be >= 0, 0 meaning no limit (got {table_limit})")
+    f_sents, e_sents, aligns = read_aligned_corpus(src_path, tgt_path, align_path)
+    with _no_gc():
+        return _build(f_sents, e_sents, aligns, out_path, max_len, table_limit)
+
+
+@contextlib.contextmanager
+def _no_gc():
+    """Pause the cyclic garbage collector: the millions of phrase tuples we keep alive contain no
+    cycles, but would make every full collection scan them all (a 2-4x slow-down)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(f_sents, e_sents, aligns, out_path, max_len, table_limit) -> dict:
+    t0 = time.perf_counter()
+    counts = PhraseCounts(max_len)
+    for f, e, a in progress(zip(f_sents, e_sents, aligns), total=len(f_sents), desc="extract phrases", unit="sent"):
+        counts.add(f, e, a)
+    t1 = time.perf_counter()
+    table = score_phrases(counts, table_limit)
+    t2 = time.perf_counter()
+    write_table(table, out_path)
+    t3 = time.perf_counter()
+    return {
+        "sentences": counts.sentences,
+        "instances": counts.instances,
+        "source_phrases": len(counts.f_phrases),
+        "target_phrases": len(counts.e_phrases),
+        "written_pairs": len(table),
+        "max_phrase_length": max_len,
+        "table_limit": table_limit,
+        "extract_seconds": round(t1 - t0, 3),
+        "score_seconds": round(t2 - t1, 3),
+        "write_seconds": round(t3 - t2, 3),
+    }
+
+
+def write_table(table: PhraseTable, out_path) -> None:
+    """Atomically write ``table`` as Moses text (gzip, fast level, when ``out_path`` ends in .gz)."""
+    out_path = Path(out_path)
+    bar = progress(total=len(table), desc="write table", unit="pair")
+    with contextlib.ExitStack() as stack:
+        if out_path.suffix == ".gz":
+            raw = stack.enter_context(atomic_write(out_path, "wb"))
+            fh = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=GZIP_LEVEL))
+        else:
+            fh = stack.enter_context(atomic_write(out_path, "wb"))
+        for lines in table.chunks():
+            fh.write(("\n".join(lines) + "\n").encode("utf-8"))
+            bar.update(len(lines))
+    bar.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m smt phrases",
+        description="Extract phrase pairs consistent with a word alignment (Koehn 2010, Fig. 5.5), score them "
+                    "(φ(f|e) lex(f|e) φ(e|f) lex(e|f), Koehn et al. 2003) and write a Moses phrase table.")
+    ap.add_argument("--src", required=True, help="tokenised source (foreign, f) side, one sentence a line")
+    ap.add_argument("--tgt", required=True, help="tokenised target (English, e) side, line-aligned with --src")
+    ap.add_argument("--align", required=True, help="Pharaoh alignment 'i-j' (i source, j target, 0-based), one line a pair")
+    ap.add_argument("--out", required=True, help="phrase table to write (gzip if it ends in .gz)")
+    ap.add_argument("--max-phrase-length", type=int, default=MAX_PHRASE_LENGTH,
+                    help=f"longest phrase on either side (default {MAX_PHRASE_LENGTH})")
+    ap.add_argument("--table-limit", type=int, default=TABLE_LIMIT,
+                    help=f"keep the N best target phrases per source phrase by φ(e|f); 0 = all (default {TABLE_LIMIT})")
+    args = ap.parse_args(argv)
+    info = build_phrase_table(args.src, args.tgt, args.align, args.out, args.max_phrase_length, args.table_limit)
+    print(f"{args.out}: {info['written_pairs']:,} phrase pairs for {info['source_phrases']:,} source phrases "
+          f"({info['instances']:,} extracted from {info['sentences']:,} sentence pairs; "
+          f"extract {info['extract_seconds']:.1f}s, score {info['score_seconds']:.1f}s, write {info['write_seconds']:.1f}s)",
+          file=sys.stderr)
+    return 0

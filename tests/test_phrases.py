@@ -1,0 +1,296 @@
+"""Phrase extraction (Koehn 2010 Fig. 5.5) and scoring (Koehn et al. 2003 §3) in smt/phrases.py."""
+from __future__ import annotations
+
+import gzip
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data.io import UserError, run_cli
+from smt import phrases
+from smt.phrases import build_phrase_table, extract_phrases, lexical_weight, read_phrase_table
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# Koehn (2010), Figures 5.5/5.6: English e, German f, and the figure's word alignment
+# (michael-michael, assumes-geht/davon/aus, that-dass, he-er, will/stay-bleibt, in/the-im,
+# house-haus; the comma is unaligned). Points are (f position, e position).
+KOEHN_E = "michael assumes that he will stay in the house".split()
+KOEHN_F = "michael geht davon aus , dass er im haus bleibt".split()
+KOEHN_A = [(0, 0), (1, 1), (2, 1), (3, 1), (5, 2), (6, 3), (9, 4), (9, 5), (7, 6), (7, 7), (8, 8)]
+# The textbook's list of the 24 extracted phrase pairs (e ||| f).
+KOEHN_PAIRS = {
+    ("michael", "michael"),
+    ("michael assumes", "michael geht davon aus"),
+    ("michael assumes", "michael geht davon aus ,"),
+    ("michael assumes that", "michael geht davon aus , dass"),
+    ("michael assumes that he", "michael geht davon aus , dass er"),
+    ("michael assumes that he will stay in the house", "michael geht davon aus , dass er im haus bleibt"),
+    ("assumes", "geht davon aus"),
+    ("assumes", "geht davon aus ,"),
+    ("assumes that", "geht davon aus , dass"),
+    ("assumes that he", "geht davon aus , dass er"),
+    ("assumes that he will stay in the house", "geht davon aus , dass er im haus bleibt"),
+    ("that", "dass"),
+    ("that", ", dass"),
+    ("that he", "dass er"),
+    ("that he", ", dass er"),
+    ("that he will stay in the house", "dass er im haus bleibt"),
+    ("that he will stay in the house", ", dass er im haus bleibt"),
+    ("he", "er"),
+    ("he will stay in the house", "er im haus bleibt"),
+    ("will stay", "bleibt"),
+    ("will stay in the house", "im haus bleibt"),
+    ("in the", "im"),
+    ("in the house", "im haus"),
+    ("house", "haus"),
+}
+
+
+def _as_text(pairs, f_tokens, e_tokens):
+    return [(" ".join(e_tokens[es:ee]), " ".join(f_tokens[fs:fe])) for (fs, fe), (es, ee) in pairs]
+
+
+def test_koehn_textbook_phrase_pairs():
+    pairs = _as_text(extract_phrases(KOEHN_F, KOEHN_E, KOEHN_A, max_len=10), KOEHN_F, KOEHN_E)
+    assert len(pairs) == 24 and set(pairs) == KOEHN_PAIRS      # exactly the textbook's list, no duplicate
+
+
+@pytest.mark.parametrize("max_len", [1, 2, 3, 7])
+def test_max_phrase_length_cuts_the_textbook_list(max_len):
+    pairs = _as_text(extract_phrases(KOEHN_F, KOEHN_E, KOEHN_A, max_len=max_len), KOEHN_F, KOEHN_E)
+    expected = {(e, f) for e, f in KOEHN_PAIRS if len(e.split()) <= max_len and len(f.split()) <= max_len}
+    assert sorted(pairs) == sorted(expected)
+    if max_len == 7:
+        assert len(pairs) == 22           # only the two whole-sentence pairs (8 and 9 English words) go
+
+
+def test_unaligned_target_words_and_no_alignment():
+    # e "the" unaligned at the edge: "the house" and "house" both map to f "haus"
+    pairs = extract_phrases(["haus"], ["the", "house"], [(0, 1)])
+    assert sorted(pairs) == [((0, 1), (0, 2)), ((0, 1), (1, 2))]
+    assert extract_phrases(["a", "b"], ["x"], []) == []      # no alignment point: nothing
+
+
+# A 3-sentence corpus worked by hand (f = source, e = target; points i-j, i in f):
+#   das haus       / the house .    0-0 1-1        ('.' unaligned)
+#   die bücher ja  / the books !    0-0 1-1        ('ja', '!' unaligned)
+#   doch das buch  / the small book 1-0 2-1 2-2    ('doch' unaligned; buch -> small, book)
+# Word links: das-the 2, die-the 1, haus-house 1, bücher-books 1, buch-small 1, buch-book 1,
+# ja-NULL 1, doch-NULL 1, NULL-. 1, NULL-! 1. Hence w(das|the) = 2/3, w(die|the) = 1/3,
+# w(ja|NULL) = w(doch|NULL) = 1/2 (two unaligned f tokens), w(small|buch) = w(book|buch) = 1/2,
+# w(.|NULL) = w(!|NULL) = 1/2, all other w = 1.
+# 19 extracted pairs; count(e = "the") = 4 (das x2, die, doch das).
+HAND_F = ["das haus", "die bücher ja", "doch das buch"]
+HAND_E = ["the house .", "the books !", "the small book"]
+HAND_A = ["0-0 1-1", "0-0 1-1", "1-0 2-1 2-2"]
+# f ||| e: (φ(f|e), lex(f|e), φ(e|f), lex(e|f)), alignment, (count_e, count_f, count_fe)
+HAND_EXPECTED = {
+    ("das", "the"): ((2 / 4, 2 / 3, 2 / 2, 1.0), "0-0", (4, 2, 2)),
+    ("die", "the"): ((1 / 4, 1 / 3, 1.0, 1.0), "0-0", (4, 1, 1)),
+    # doch unaligned: lex(f|e) = w(doch|NULL) w(das|the) = 1/2 * 2/3
+    ("doch das", "the"): ((1 / 4, 1 / 3, 1.0, 1.0), "1-0", (4, 1, 1)),
+    # w(die|the) w(bücher|books) w(ja|NULL) = 1/3 * 1 * 1/2 ; w(the|die) w(books|bücher) w(!|NULL) = 1/2
+    ("die bücher ja", "the books !"): ((1 / 2, 1 / 6, 1 / 2, 1 / 2), "0-0 1-1", (2, 2, 1)),
+    # buch linked to two words: lex(f|e) = (w(buch|small) + w(buch|book)) / 2 = 1; lex(e|f) = 1/2 * 1/2
+    ("buch", "small book"): ((1.0, 1.0, 1.0, 1 / 4), "0-0 0-1", (1, 1, 1)),
+    ("doch das buch", "the small book"): ((1 / 2, 1 / 3, 1.0, 1 / 4), "1-0 2-1 2-2", (2, 1, 1)),
+    ("haus", "house ."): ((1.0, 1.0, 1 / 2, 1 / 2), "0-0", (1, 2, 1)),
+    ("das haus", "the house"): ((1.0, 2 / 3, 1 / 2, 1.0), "0-0 1-1", (1, 2, 1)),
+}
+
+
+def _write(d: Path, f, e, a) -> tuple[Path, Path, Path]:
+    d.mkdir(parents=True, exist_ok=True)
+    paths = d / "src", d / "tgt", d / "align"
+    for p, lines in zip(paths, (f, e, a)):
+        p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return paths
+
+
+def _parse_lines(path: Path) -> dict:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    out = {}
+    for line in lines:
+        f, e, s, a, c = line.split(" ||| ")
+        assert (f, e) not in out
+        out[f, e] = (tuple(map(float, s.split())), a, tuple(map(int, c.split())))
+    return out, lines
+
+
+def test_hand_worked_scores(tmp_path, monkeypatch):
+    monkeypatch.setenv("MT_NO_PROGRESS", "1")
+    src, tgt, ali = _write(tmp_path, HAND_F, HAND_E, HAND_A)
+    info = build_phrase_table(src, tgt, ali, tmp_path / "pt.gz", table_limit=0)
+    assert info["instances"] == 19 and info["written_pairs"] == 18 and info["source_phrases"] == 12
+    table, lines = _parse_lines(tmp_path / "pt.gz")
+    assert len(table) == 18
+    for key, (scores, align, counts) in HAND_EXPECTED.items():
+        got_scores, got_align, got_counts = table[key]
+        assert got_scores == pytest.approx(scores, rel=1e-6), key
+        assert (got_align, got_counts) == (align, counts), key
+    # the file is sorted by source phrase; within one, by φ(e|f) descending
+    sources = [line.split(" ||| ")[0] for line in lines]
+    assert sources == sorted(sources)
+
+
+def test_most_frequent_alignment_and_max_lexical_weight(tmp_path, monkeypatch):
+    """Pair (a b, x y) is seen twice crossed and once straight; w favours the straight one.
+
+    Links: a-x 3, b-y 3, a-y 2, b-x 2, so w(a|x) = w(b|y) = 3/5 and w(a|y) = w(b|x) = 2/5:
+    lex = 9/25 for the straight alignment and 4/25 for the crossed one. Koehn et al. (2003) take
+    the max (9/25); the written alignment is the most frequent one (crossed).
+    """
+    monkeypatch.setenv("MT_NO_PROGRESS", "1")
+    f = ["a b", "a b", "a b", "a", "a", "b", "b"]
+    e = ["x y"] * 3 + ["x", "x", "y", "y"]
+    a = ["0-1 1-0", "0-1 1-0", "0-0 1-1", "0-0", "0-0", "0-0", "0-0"]
+    src, tgt, ali = _write(tmp_path, f, e, a)
+    build_phrase_table(src, tgt, ali, tmp_path / "pt", table_limit=0)
+    table, _ = _parse_lines(tmp_path / "pt")
+    assert table["a b", "x y"] == (pytest.approx((1.0, 9 / 25, 1.0, 9 / 25)), "0-1 1-0", (3, 3, 3))
+    assert table["a", "x"] == (pytest.approx((3 / 5, 3 / 5, 3 / 5, 3 / 5)), "0-0", (5, 5, 3))
+    assert table["a", "y"] == (pytest.approx((2 / 5, 2 / 5, 2 / 5, 2 / 5)), "0-0", (5, 5, 2))
+    # table limit 1: only the best option by φ(e|f) per source phrase; counts are pre-pruning
+    build_phrase_table(src, tgt, ali, tmp_path / "pt1", table_limit=1)
+    table1, _ = _parse_lines(tmp_path / "pt1")
+    assert set(table1) == {("a", "x"), ("b", "y"), ("a b", "x y")}
+    assert table1["a", "x"][2] == (5, 5, 3)
+
+
+def _reference_table(f_sents, e_sents, aligns, max_len):
+    """The whole scoring, written the slow and obvious way (dicts of strings), for cross-checking."""
+    links: Counter = Counter()
+    pair_align: dict = defaultdict(Counter)
+    for f, e, a in zip(f_sents, e_sents, aligns):
+        f_aligned = {i for i, _ in a}
+        e_aligned = {j for _, j in a}
+        for i, j in a:
+            links[f[i], e[j]] += 1
+        links.update((f[i], None) for i in range(len(f)) if i not in f_aligned)
+        links.update((None, e[j]) for j in range(len(e)) if j not in e_aligned)
+        for (fs, fe), (es, ee) in extract_phrases(f, e, a, max_len):
+            inner = tuple(sorted((i - fs, j - es) for i, j in a if fs <= i < fe))
+            pair_align[" ".join(f[fs:fe]), " ".join(e[es:ee])][inner] += 1
+    tot_e, tot_f = Counter(), Counter()
+    for (fw, ew), c in links.items():
+        tot_e[ew] += c
+        tot_f[fw] += c
+    w_fe = {k: c / tot_e[k[1]] for k, c in links.items()}
+    w_ef = {(ew, fw): c / tot_f[fw] for (fw, ew), c in links.items()}
+    c_f, c_e = Counter(), Counter()
+    for (fp, ep), al in pair_align.items():
+        c_f[fp] += sum(al.values())
+        c_e[ep] += sum(al.values())
+    out = {}
+    for (fp, ep), al in pair_align.items():
+        c = sum(al.values())
+        fw, ew = fp.split(), ep.split()
+        lex_fe = max(lexical_weight(fw, ew, a, w_fe) for a in al)
+        lex_ef = max(lexical_weight(ew, fw, [(j, i) for i, j in a], w_ef) for a in al)
+        best = min(al, key=lambda a: (-al[a], a))
+        out[fp, ep] = ((c / c_e[ep], lex_fe, c / c_f[fp], lex_ef), al, (c_e[ep], c_f[fp], c))
+    return out
+
+
+def test_vectorised_scoring_matches_reference_on_hansards(tmp_path, monkeypatch):
+    """Real data: the 37 Hansards trial pairs with the gold sure links (French = source)."""
+    monkeypatch.setenv("MT_NO_PROGRESS", "1")
+    d = SHARED / "hansards-trial"
+    fr = [line.lower() for line in (d / "trial.fr").read_text(encoding="utf-8").splitlines()]
+    en = [line.lower() for line in (d / "trial.en").read_text(encoding="utf-8").splitlines()]
+    gold = (d / "trial.en-fr.sure.pharaoh").read_text(encoding="utf-8").splitlines()
+    # gold i-j has i English, j French: swap to source (French) - target (English)
+    ali = [" ".join(f"{p.split('-')[1]}-{p.split('-')[0]}" for p in line.split()) for line in gold]
+    src, tgt, ali_path = _write(tmp_path, fr, en, ali)
+    info = build_phrase_table(src, tgt, ali_path, tmp_path / "pt.gz", max_len=5, table_limit=0)
+    table, _ = _parse_lines(tmp_path / "pt.gz")
+    f_sents = [s.split() for s in fr]
+    e_sents = [s.split() for s in en]
+    aligns = [[(int(p.split("-")[0]), int(p.split("-")[1])) for p in line.split()] for line in ali]
+    ref = _reference_table(f_sents, e_sents, aligns, 5)
+    assert set(table) == set(ref) and len(table) > 1000
+    assert info["instances"] == sum(sum(al.values()) for _, al, _ in ref.values())
+    several = 0
+    for key, (scores, align, counts) in table.items():
+        r_scores, r_al, r_counts = ref[key]
+        assert scores == pytest.approx(r_scores, rel=2e-6), key
+        assert counts == r_counts, key
+        top = max(r_al.values())
+        assert tuple(tuple(map(int, p.split("-"))) for p in align.split()) in {a for a, n in r_al.items() if n == top}
+        several += len(r_al) > 1
+    assert 0 < several                   # some pairs do come with several alignments
+
+
+def test_round_trip_and_reader(tmp_path, monkeypatch):
+    monkeypatch.setenv("MT_NO_PROGRESS", "1")
+    src, tgt, ali = _write(tmp_path, HAND_F, HAND_E, HAND_A)
+    build_phrase_table(src, tgt, ali, tmp_path / "pt.gz", table_limit=0)
+    written, _ = _parse_lines(tmp_path / "pt.gz")
+    table = read_phrase_table(tmp_path / "pt.gz")
+    assert sum(len(v) for v in table.values()) == len(written) == 18
+    for f, options in table.items():
+        phi_ef = [o.scores[2] for o in options]
+        assert phi_ef == sorted(phi_ef, reverse=True)
+        for o in options:
+            scores, align, _ = written[" ".join(f), " ".join(o.e)]
+            np.testing.assert_allclose(o.scores, scores)
+            assert o.alignment == tuple(tuple(map(int, p.split("-"))) for p in align.split())
+    assert table["buch",][0].alignment == ((0, 0), (0, 1))
+    # table_limit at read time, and filtering by the sentences to translate
+    assert [len(v) for v in read_phrase_table(tmp_path / "pt.gz", table_limit=1).values()] == [1] * 12
+    sub = read_phrase_table(tmp_path / "pt.gz", sources=[["das", "buch"]])
+    assert set(sub) == {("das",), ("buch",), ("das", "buch")}
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("das ||| the ||| 0.5 1 1", "expected 4 scores"),
+    ("das ||| the", "found 2 field(s)"),
+    ("das ||| the ||| 0.5 x 1 1", "scores must be numbers"),
+    ("das ||| the ||| 0.5 0 1 1", "in (0, 1]"),
+    ("das ||| the ||| 0.5 1 1 1 ||| 0-1", "target position 1 out of range"),
+    ("das ||| the ||| 0.5 1 1 1 ||| 0_0", "bad alignment point"),
+    (" ||| the ||| 0.5 1 1 1", "empty source phrase"),
+])
+def test_malformed_phrase_table_line(tmp_path, line, problem):
+    pt = tmp_path / "pt"
+    pt.write_text("haus ||| house ||| 1 1 1 1 ||| 0-0 ||| 1 1 1\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match=rf"^{pt}:2: .*{problem.replace('(', '.').replace(')', '.').replace('[', '.').replace(']', '.')}"):
+        read_phrase_table(pt)
+
+
+def test_bad_input_names_file_and_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("MT_NO_PROGRESS", "1")
+    src, tgt, ali = _write(tmp_path, HAND_F, HAND_E, HAND_A)
+    out = tmp_path / "pt.gz"
+    with pytest.raises(UserError, match="no such file"):
+        build_phrase_table(tmp_path / "missing", tgt, ali, out)
+    ali.write_text("0-0 1-1\n0-0 1-1\n", encoding="utf-8")
+    with pytest.raises(UserError, match=rf"{ali} has 2.*line-aligned"):
+        build_phrase_table(src, tgt, ali, out)
+    ali.write_text("0-0 1-1\n0-0 3-1\n1-0 2-1 2-2\n", encoding="utf-8")
+    with pytest.raises(UserError, match=rf"^{ali}:2: alignment point 3-1: source position 3 out of range"):
+        build_phrase_table(src, tgt, ali, out)
+    ali.write_text("0-0 1-1\n0-0 1-1\n1-0 2-1 2-x\n", encoding="utf-8")
+    with pytest.raises(UserError, match=rf"^{ali}:3: bad alignment point '2-x'"):
+        build_phrase_table(src, tgt, ali, out)
+    # through the CLI: one line on stderr, exit status 2, nothing written
+    with pytest.raises(SystemExit) as exc:
+        run_cli(phrases.main, ["--src", str(src), "--tgt", str(tgt), "--align", str(ali), "--out", str(out)])
+    assert exc.value.code == 2
+    assert not out.exists() and not list(tmp_path.glob(".pt.gz*"))
+
+
+def test_cli_writes_table(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MT_NO_PROGRESS", "1")
+    src, tgt, ali = _write(tmp_path, HAND_F, HAND_E, HAND_A)
+    assert phrases.main(["--src", str(src), "--tgt", str(tgt), "--align", str(ali), "--out", str(tmp_path / "t.gz"),
+                         "--max-phrase-length", "2", "--table-limit", "1"]) == 0
+    table, _ = _parse_lines(tmp_path / "t.gz")
+    assert all(len(f.split()) <= 2 and len(e.split()) <= 2 for f, e in table)
+    assert len(table) == len({f for f, _ in table})          # one option per source phrase
+    assert "phrase pairs" in capsys.readouterr().err
