@@ -10,7 +10,7 @@ The systems (``report`` section of the profile decides the sizes):
 ``rnnenc``          ``python -m nmt train --arch rnnenc``        (Cho et al. 2014)
 ``rnnsearch``       ``python -m nmt train --arch rnnsearch``     (Bahdanau et al. 2015)
 ``rnnsearch-vK``    ``… --arch rnnsearch --vocab-size K --system rnnsearch-vK``  (vocabulary curve)
-``pbsmt-nN``        ``python -m smt train --train-size N --system pbsmt-nN``     (learning curve)
+``pbsmt-nN``        ``python -m smt train --train-size N --system pbsmt-nN --weights-from pbsmt`` (learning curve)
 ``rnnsearch-nN``    ``… --arch rnnsearch --train-size N --system rnnsearch-nN``
 ==================  ===================================================================
 
@@ -68,7 +68,9 @@ def plan(corpus: str, src: str, tgt: str, profile: str, train_total: int) -> lis
             jobs.append(Job(f"rnnsearch-v{k}", "nmt", [*common, "--arch", "rnnsearch", "--vocab-size", str(k),
                                                        "--system", f"rnnsearch-v{k}"], "vocab"))
     for n in train_sizes(train_total, rep["train_fractions"]):
-        jobs.append(Job(f"pbsmt-n{n}", "smt", [*common, "--train-size", str(n), "--system", f"pbsmt-n{n}"], "learning"))
+        # learning-curve points reuse the weights MERT found for the full system (no re-tuning)
+        jobs.append(Job(f"pbsmt-n{n}", "smt", [*common, "--train-size", str(n), "--system", f"pbsmt-n{n}",
+                                               "--weights-from", "pbsmt"], "learning"))
         jobs.append(Job(f"rnnsearch-n{n}", "nmt", [*common, "--arch", "rnnsearch", "--train-size", str(n),
                                                    "--system", f"rnnsearch-n{n}"], "learning"))
     return jobs
