@@ -162,3 +162,21 @@ def test_bad_corpus_is_one_clear_error(isolated):
         pipeline.main(["--corpus", str(isolated / "nope"), "--src", "de", "--tgt", "en"])
     with pytest.raises(UserError, match="--system"):
         pipeline.main(["--system", "../x"])
+
+
+def test_learning_curve_point_reuses_tuned_weights(tiny_run):
+    """`--train-size N --weights-from pbsmt`: a subset system with the full system's MERT weights."""
+    root, corpus, argv, run_dir = tiny_run
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MT_BUILD_DIR", str(root / "build"))
+        mp.setenv("MT_RUNS_DIR", str(root / "runs"))
+        mp.setenv("MT_NO_PROGRESS", "1")
+        assert pipeline.main([*argv, "--train-size", "100", "--system", "pbsmt-n100", "--weights-from", "pbsmt"]) == 0
+        with pytest.raises(UserError, match="no-such/weights.json: no such file"):
+            pipeline.main([*argv, "--train-size", "100", "--system", "x", "--weights-from", "no-such"])
+    sub = root / "runs" / "tiny" / "de-en" / "pbsmt-n100"
+    np.testing.assert_allclose(read_weights(sub / "weights.json"), read_weights(run_dir / "weights.json"))
+    scores = json.loads((sub / "scores.json").read_text())
+    assert scores["train_size"] == 100 and "bleu_test_default" not in scores
+    assert not (sub / "test.default.hyp").exists()
+    assert len(read_lines(sub / "alignments" / "train.gdfa")) == 100
