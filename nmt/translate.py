@@ -1,0 +1,152 @@
+"""`python -m nmt translate`: translate a tokenised file with a trained checkpoint.
+
+Input and output are tokenised text, one sentence a line (the prepared corpus' form: Moses
+tokens, truecased); output lines are the target tokens up to ``</s>``. Decoding is batched over
+sentences sorted by length (:func:`translate_data`, also used for dev BLEU and the test set
+during training): greedy search or beam search (:mod:`nmt.search`), optionally followed by
+attention-based ``<unk>`` replacement (Luong et al. 2015, "Addressing the rare word problem";
+needs an attention model, i.e. rnnsearch).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from data.io import UserError, progress, read_lines, write_lines
+from nmt.data import ParallelData, make_batches
+from nmt.vocab import UNK_TOKEN, Vocab
+
+#: Output length limit max_len_a * |source| + max_len_b (the search's defaults).
+MAX_LEN_A, MAX_LEN_B = 1.5, 10
+
+
+def translate_data(model, data: ParallelData, *, beam: int = 1, device=None, batch_sents: int = 64,
+                   length_penalty: float = 1.0, return_attention: bool = False, desc: str = "translate",
+                   max_len_a: float = MAX_LEN_A, max_len_b: int = MAX_LEN_B) -> tuple[list[list[int]], list]:
+    """Decode every source of ``data``; returns (hypothesis ids per sentence, attention [T,S] or None),
+    in the input order. Sentences are batched by length (longest first) for speed."""
+    from nmt import search
+
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    hyps: list = [None] * len(data)
+    atts: list = [None] * len(data)
+    batches = make_batches(data.src_lens, None, batch_sents=batch_sents, shuffle=False)
+    try:
+        with torch.inference_mode(), progress(total=len(data), desc=desc, unit="sent", leave=False) as bar:
+            for idx in batches:
+                b = data.collate(idx)
+                src = b.src.to(device)
+                if beam <= 1:
+                    h, a = search.greedy(model, src, b.src_len, max_len_a=max_len_a, max_len_b=max_len_b,
+                                         return_attention=return_attention)
+                else:
+                    h, a = search.beam_search(model, src, b.src_len, beam=beam, max_len_a=max_len_a,
+                                              max_len_b=max_len_b, length_penalty=length_penalty,
+                                              return_attention=return_attention)
+                for k, i in enumerate(idx):
+                    hyps[i] = [int(x) for x in h[k]]
+                    if return_attention and a is not None:
+                        atts[i] = a[k]
+                bar.update(len(idx))
+    finally:
+        model.train(was_training)
+    return hyps, atts
+
+
+def _vocab_path(ckpt_path: Path, ckpt: dict, side: str) -> Path:
+    beside = ckpt_path.parent / f"vocab.{side}.txt"
+    if beside.is_file():
+        return beside
+    recorded = ckpt.get(f"{side}_vocab")
+    if recorded and Path(recorded).is_file():
+        return Path(recorded)
+    raise UserError(f"{ckpt_path}: no vocab.{side}.txt beside the checkpoint (nor at {recorded}); give --{side}-vocab")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m nmt translate",
+                                 description="Translate a tokenised file (one sentence a line) with an NMT checkpoint.",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--checkpoint", required=True, help="a best.pt / last.pt written by `python -m nmt train`")
+    ap.add_argument("--input", required=True, help="tokenised source text")
+    ap.add_argument("--output", required=True, help="where to write the tokenised translations")
+    ap.add_argument("--beam", type=int, default=5, help="beam size")
+    ap.add_argument("--greedy", action="store_true", help="greedy search (same as --beam 1)")
+    ap.add_argument("--length-penalty", type=float, default=1.0, help="beam score / length^alpha")
+    ap.add_argument("--unk-replace", action="store_true",
+                    help="replace each <unk> by the most-attended source word (rnnsearch only)")
+    ap.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    ap.add_argument("--src-vocab", default=None, help="source vocabulary (default: vocab.src.txt beside the checkpoint)")
+    ap.add_argument("--tgt-vocab", default=None, help="target vocabulary (default: vocab.tgt.txt beside the checkpoint)")
+    ap.add_argument("--postprocess", action="store_true",
+                    help="detruecase + detokenise the output (the inverse of the corpus preprocessing) for the "
+                         "checkpoint's target language: text comparable with the raw reference")
+    ap.add_argument("--tgt-lang", default=None, help="target language for --postprocess (default: from the checkpoint)")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from nmt.model import load_checkpoint
+    from nmt.train import pick_device
+
+    args = build_parser().parse_args(argv)
+    if args.beam < 1:
+        raise UserError(f"--beam must be at least 1 (got {args.beam})")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1 (got {args.batch_size})")
+    ckpt_path = Path(args.checkpoint)
+    if not ckpt_path.is_file():
+        raise UserError(f"{ckpt_path}: no such checkpoint")
+    device = pick_device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    lines = read_lines(args.input, allow_empty_lines=True)  # validated before the model is loaded
+    try:
+        model, ckpt = load_checkpoint(ckpt_path, device)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f"{ckpt_path}: not a readable NMT checkpoint ({exc.__class__.__name__}: {exc})") from None
+    src_vocab = Vocab.load(args.src_vocab or _vocab_path(ckpt_path, ckpt, "src"))
+    tgt_vocab = Vocab.load(args.tgt_vocab or _vocab_path(ckpt_path, ckpt, "tgt"))
+    mc = ckpt.get("model_config", {})
+    if mc.get("src_vocab") not in (None, len(src_vocab)) or mc.get("tgt_vocab") not in (None, len(tgt_vocab)):
+        raise UserError(f"{ckpt_path}: the model has vocabularies of {mc.get('src_vocab')}/{mc.get('tgt_vocab')} entries "
+                        f"but the vocabulary files have {len(src_vocab)}/{len(tgt_vocab)}")
+    if args.unk_replace and mc.get("arch") != "rnnsearch":
+        raise UserError(f"--unk-replace needs attention, but {ckpt_path} is a {mc.get('arch')} model")
+    src_tokens = [line.split() for line in lines]
+    data = ParallelData.from_tokens(src_tokens, None, src_vocab)
+    beam = 1 if args.greedy else args.beam
+    t0 = time.time()
+    hyps, atts = translate_data(model, data, beam=beam, device=device, batch_sents=args.batch_size,
+                                length_penalty=args.length_penalty, return_attention=args.unk_replace,
+                                desc="translate")
+    secs = time.time() - t0
+    out = [tgt_vocab.decode(h) for h in hyps]
+    if args.unk_replace:
+        from nmt.search import unk_replace
+        out = [unk_replace(h, s, np.asarray(a), None) if a is not None and UNK_TOKEN in h else h
+               for h, s, a in zip(out, src_tokens, atts)]
+    text = [" ".join(h) for h in out]
+    if args.postprocess:
+        from data.preprocess import Postprocessor
+        lang = args.tgt_lang or ckpt.get("corpus", {}).get("tgt")
+        if not lang:
+            raise UserError(f"{ckpt_path}: records no target language; give --tgt-lang for --postprocess")
+        text = Postprocessor(lang)(text)
+    write_lines(args.output, text)
+    print(f"{args.output}: {len(lines):,} sentences in {secs:.1f} s ({len(lines) / max(secs, 1e-9):.1f} sent/s, "
+          f"{'greedy' if beam == 1 else f'beam {beam}'})", file=sys.stderr)
+    return 0
