@@ -1,8 +1,5 @@
 """`python -m compare <command> …`: dispatch to the command's module (function `main`)."""
-import importlib
-import sys
-
-from data.io import run_cli
+from data.io import dispatch, run_cli
 
 COMMANDS = {
     "report": ("report", "train what is missing, then write report/<corpus>-<src>-<tgt>/index.html + results.csv"),
@@ -12,14 +9,7 @@ COMMANDS = {
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(f"usage: python -m compare {'|'.join(COMMANDS)} [--help]\n")
-        for name, (module, text) in COMMANDS.items():
-            print(f"  {name:12s} {text}")
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    module, _ = COMMANDS[argv[0]]
-    return importlib.import_module(f"compare.{module}").main(argv[1:])
+    return dispatch("compare", COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,26 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
     sys.exit(code or 0)
 
 
+def dispatch(package: str, commands: dict[str, tuple[str, str]], argv: Sequence[str] | None = None) -> int:
+    """``python -m <package> <command> …``: call ``<package>.<module>.main(rest)`` for the command.
+
+    ``commands`` maps a command to ``(module, one-line description)``; no or an unknown command
+    prints the list (exit 0 for ``--help``, else 2).
+    """
+    import importlib
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"error: unknown command {argv[0]!r}", file=sys.stderr)
+        print(f"usage: python -m {package} {{{'|'.join(commands)}}} [--help]\n")
+        for name, (_, text) in commands.items():
+            print(f"  {name:12s} {text}")
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    module, _ = commands[argv[0]]
+    return importlib.import_module(f"{package}.{module}").main(argv[1:])
+
+
 def _open_binary(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 

@@ -1,8 +1,5 @@
 """`python -m smt <command> …`: dispatch to the command's module (`smt/<command>.py`, function `main`)."""
-import importlib
-import sys
-
-from data.io import run_cli
+from data.io import dispatch, run_cli
 
 COMMANDS = {
     "align": ("align", "word-align two tokenised files (IBM1/IBM2/HMM + symmetrisation), print Pharaoh"),
@@ -16,14 +13,7 @@ COMMANDS = {
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(f"usage: python -m smt {'|'.join(COMMANDS)} [--help]\n")
-        for name, (module, text) in COMMANDS.items():
-            print(f"  {name:10s} {text}")
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    module, _ = COMMANDS[argv[0]]
-    return importlib.import_module(f"smt.{module}").main(argv[1:])
+    return dispatch("smt", COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -139,16 +139,6 @@ def _log(p: float) -> float:
     return math.log(p) if p > 0 else LOG_FLOOR if p == 0 else float("nan")
 
 
-def _source_ngrams(sentences: Iterable[Sequence[str]], max_n: int = 20) -> set[tuple[str, ...]]:
-    grams: set[tuple[str, ...]] = set()
-    for toks in sentences:
-        toks = tuple(toks)
-        for s in range(len(toks)):
-            for t in range(s + 1, min(len(toks), s + max_n) + 1):
-                grams.add(toks[s:t])
-    return grams
-
-
 class Decoder:
     """A phrase-based stack decoder over a Moses phrase table and a KenLM language model.
 
@@ -199,14 +189,14 @@ class Decoder:
 
     def _ensure_table(self, sentences: Sequence[Sequence[str]]) -> None:
         """Make sure every source n-gram of ``sentences`` has had its options loaded."""
-        from smt.phrases import read_phrase_table
+        from smt.phrases import read_phrase_table, source_ngrams
         if not self.filter_table:
             if self._table is None:
                 raw = read_phrase_table(self.phrase_table_path, table_limit=None)
             else:
                 return
         else:
-            grams = _source_ngrams(sentences)
+            grams = source_ngrams(sentences)
             if self._table is not None and grams <= self._loaded_grams:
                 return
             self._loaded_grams |= grams

@@ -82,7 +82,8 @@ def _open_text(path: Path):
     return raw
 
 
-def _source_ngrams(sentences: Iterable[Sequence[str]], max_n: int = 20) -> set[tuple[str, ...]]:
+def source_ngrams(sentences: Iterable[Sequence[str]], max_n: int = 20) -> set[tuple[str, ...]]:
+    """Every n-gram (n <= max_n) of the sentences: the source phrases worth loading for them."""
     grams: set[tuple[str, ...]] = set()
     for toks in sentences:
         toks = tuple(toks)
@@ -110,7 +111,7 @@ def read_phrase_table(path, table_limit: int | None = None,
         raise UserError(f"table limit must be >= 0 (got {table_limit})")
     # source phrases to keep, as the bytes of their single-spaced text: lines whose source phrase
     # is not wanted are skipped before any decoding or splitting (most lines, when filtering)
-    keep = {" ".join(g).encode("utf-8") for g in _source_ngrams(sources)} if sources is not None else None
+    keep = {" ".join(g).encode("utf-8") for g in source_ngrams(sources)} if sources is not None else None
     table: dict[tuple[str, ...], list[PhraseOption]] = defaultdict(list)
     n = 0
     try:
