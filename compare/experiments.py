@@ -132,12 +132,12 @@ def run_jobs(jobs: Sequence[Job], system_dir, corpus_hash: str, profile: str, *,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m compare experiments``: train what is missing (no report)."""
-    from data.prepare import add_corpus_args, prepared_from_args
+    from data.prepare import add_corpus_args, prepared_from_args, runs_root
 
     ap = argparse.ArgumentParser(prog="python -m compare experiments", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_corpus_args(ap)
-    ap.add_argument("--runs-dir", default=os.environ.get("MT_RUNS_DIR", "runs"), help="run folders (default: runs, or $MT_RUNS_DIR)")
+    ap.add_argument("--runs-dir", default=str(runs_root()), help="run folders (default: runs/ in the project, or $MT_RUNS_DIR)")
     ap.add_argument("--recheck", action="store_true", help="call every stage CLI even when its scores.json looks current")
     ap.add_argument("--dry-run", action="store_true", help="only print what would be trained")
     args = ap.parse_args(argv)

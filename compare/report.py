@@ -651,14 +651,16 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from compare import experiments
-    from data.prepare import add_corpus_args, prepared_from_args
+    from data.corpus import ROOT
+    from data.prepare import add_corpus_args, prepared_from_args, runs_root
 
     ap = argparse.ArgumentParser(prog="python -m compare report", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_corpus_args(ap)
-    ap.add_argument("--runs-dir", default=os.environ.get("MT_RUNS_DIR", "runs"),
-                    help="where the system folders are (default: runs, or $MT_RUNS_DIR)")
-    ap.add_argument("--report-dir", default="report", help="where to write <corpus>-<src>-<tgt>/ (default: report)")
+    ap.add_argument("--runs-dir", default=str(runs_root()),
+                    help="where the system folders are (default: runs/ in the project, or $MT_RUNS_DIR)")
+    ap.add_argument("--report-dir", default=os.environ.get("MT_REPORT_DIR", str(ROOT / "report")),
+                    help="where to write <corpus>-<src>-<tgt>/ (default: report/ in the project, or $MT_REPORT_DIR)")
     ap.add_argument("--no-train", action="store_true", help="only report on the systems that exist; train nothing")
     ap.add_argument("--recheck", action="store_true", help="call every stage CLI even when its scores.json looks current")
     ap.add_argument("--force", action="store_true", help="rewrite the report even when it is up to date")

@@ -1,0 +1,49 @@
+"""The whole study in miniature: `make report` on a tiny real corpus with tiny models."""
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+from html.parser import HTMLParser
+
+from tests.conftest import ROOT, make_tiny_corpus
+
+
+class _Images(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.srcs = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.srcs.append(dict(attrs).get("src", ""))
+
+
+def test_make_report_end_to_end(tmp_path):
+    corpus = make_tiny_corpus(tmp_path / "mini", n_train=160, n_dev=20, n_test=40)
+    env = dict(os.environ, MT_BUILD_DIR=str(tmp_path / "build"), MT_RUNS_DIR=str(tmp_path / "runs"),
+               MT_REPORT_DIR=str(tmp_path / "report"), MT_NO_PROGRESS="1")
+    cmd = ["make", "-s", "report", f"CORPUS={corpus}", "SRC=de", "TGT=en", "PROFILE=tiny"]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = tmp_path / "report" / "mini-de-en"
+    html = (out / "index.html").read_text(encoding="utf-8")
+    parser = _Images()
+    parser.feed(html)
+    assert len(parser.srcs) >= 3 and all(s.startswith("data:image/") and len(s) > 500 for s in parser.srcs)
+    rows = list(csv.DictReader((out / "results.csv").open(encoding="utf-8")))
+    assert list(rows[0]) == ["experiment", "system", "bucket", "vocab_size", "train_size", "bleu", "ci_low", "ci_high", "n"]
+    systems = {row["system"] for row in rows}
+    assert {"pbsmt", "rnnenc", "rnnsearch", "rnnsearch-v50", "rnnsearch-v100", "pbsmt-n80", "rnnsearch-n80"} <= systems
+    overall = {row["system"]: row for row in rows if row["experiment"] == "overall"}
+    assert int(overall["pbsmt"]["n"]) == 40
+    for row in overall.values():  # the bootstrap interval brackets the corpus BLEU
+        assert float(row["ci_low"]) <= float(row["bleu"]) <= float(row["ci_high"])
+    # the 40 test sentences fall into the length buckets exactly once
+    assert sum(int(row["n"]) for row in rows if row["experiment"] == "length" and row["system"] == "pbsmt") == 40
+    # a second run trains nothing and leaves every system's scores untouched
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("scores.json")}
+    r2 = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    assert "training" not in r2.stdout and r2.stdout.count("up to date") >= 7
+    assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("scores.json")}
