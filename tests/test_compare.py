@@ -361,3 +361,32 @@ def test_score_cli_prints_json(tmp_path, capsys):
     (tmp_path / "r2").write_text("x\ny\n", encoding="utf-8")
     with pytest.raises(UserError, match="has 1 lines but the reference"):
         compare_main(["score", "--hyp", str(tmp_path / "h"), "--ref", str(tmp_path / "r2")])
+
+
+def _sig_row(experiment, bucket, a, b, bleu_a, bleu_b, p):
+    return {"experiment": experiment, "bucket": bucket, "system_a": a, "system_b": b, "bleu_a": bleu_a,
+            "bleu_b": bleu_b, "delta": bleu_a - bleu_b, "p_value": p, "win_a": 0.0, "win_b": 0.0, "n": 50,
+            "n_samples": 100, "significant": p < 0.05}
+
+
+def test_findings_claim_attention_only_when_the_lead_grows_with_length():
+    import numpy as np
+    import pandas as pd
+
+    from compare.buckets import Bucket
+    from compare.report import SIG_COLUMNS, findings
+
+    buckets = [Bucket(1, 20, np.arange(50)), Bucket(21, None, np.arange(50, 100))]
+    rows = [_sig_row("overall", "all", "rnnenc", "rnnsearch", 15.0, 20.0, 0.001),
+            _sig_row("length", "1-20", "rnnenc", "rnnsearch", 20.0, 21.0, 0.30),
+            _sig_row("length", "21+", "rnnenc", "rnnsearch", 8.0, 16.0, 0.001)]
+    text = " ".join(findings(pd.DataFrame(rows, columns=SIG_COLUMNS), buckets))
+    assert "Attention helps most on long sentences" in text and "grows from +1.00 BLEU (1-20 tokens) to +8.00" in text
+    assert "Caution" not in text
+    # same lead everywhere, weak models: no claim, and a caution
+    rows = [_sig_row("overall", "all", "rnnenc", "rnnsearch", 1.0, 2.0, 0.001),
+            _sig_row("length", "1-20", "rnnenc", "rnnsearch", 1.0, 3.0, 0.001),
+            _sig_row("length", "21+", "rnnenc", "rnnsearch", 1.0, 2.0, 0.001)]
+    text = " ".join(findings(pd.DataFrame(rows, columns=SIG_COLUMNS), buckets))
+    assert "Attention helps most" not in text and "does not show attention helping more" in text
+    assert "Caution: rnnenc reaches only 1.0 BLEU, rnnsearch reaches only 2.0 BLEU" in text
