@@ -382,12 +382,12 @@ def train(p, run_dir: Path, cfg: dict, settings: dict, *, device: str = "auto", 
     max_steps = cfg["max_steps"] or math.inf
     budget_s = cfg["max_minutes"] * 60 if cfg["max_minutes"] else math.inf
     total_tok = tok_per_epoch * cfg["epochs"] // world
+    done_tok = min(state["tokens"], total_tok)  # a resumed run starts the bar here (rate stays honest)
     if is_main:
-        bar = progress(total=total_tok, desc=f"train {settings['system']}", unit="tok")
+        bar = progress(total=total_tok, initial=done_tok, desc=f"train {settings['system']}", unit="tok")
     else:
         from tqdm import tqdm
-        bar = tqdm(total=total_tok, disable=True)
-    bar.update(min(state["tokens"], total_tok))
+        bar = tqdm(total=total_tok, initial=done_tok, disable=True)
     log_every, eval_every, save_every = cfg["log_every"], cfg["eval_every"], cfg["save_every"]
     win_loss = win_tok = 0.0
     win_t0 = seg_t0 = time.time()
