@@ -78,6 +78,17 @@ class Clock:
         self.wall, self.cpu = time.perf_counter() - self.w0, self._cpu() - self.c0
 
 
+def run_eflomal(eflomal: Path, src, tgt, tmp: str) -> "Clock":
+    """Write the two tokenised sides to ``tmp``, run eflomal-align (fwd/rev links in ``tmp``), time it."""
+    s, t = Path(tmp) / "src", Path(tmp) / "tgt"
+    s.write_text("".join(" ".join(x) + "\n" for x in src), encoding="utf-8")
+    t.write_text("".join(" ".join(x) + "\n" for x in tgt), encoding="utf-8")
+    with Clock(children=True) as clock:
+        subprocess.run([str(eflomal), "-s", str(s), "-t", str(t), "-f", f"{tmp}/fwd", "-r", f"{tmp}/rev",
+                        "--overwrite"], check=True, capture_output=True)
+    return clock
+
+
 def read_tok(path: Path, n: int | None = None) -> list[list[str]]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
@@ -138,12 +149,7 @@ def bench_speed(n: int | None, eflomal: Path | None) -> list[str]:
                     f"{full.wall:.1f} | {full.cpu:.1f} | 1 |")
     if eflomal is not None:
         with tempfile.TemporaryDirectory() as tmp:
-            s, t = Path(tmp) / "src", Path(tmp) / "tgt"
-            s.write_text("".join(" ".join(x) + "\n" for x in src), encoding="utf-8")
-            t.write_text("".join(" ".join(x) + "\n" for x in tgt), encoding="utf-8")
-            with Clock(children=True) as ef:
-                subprocess.run([str(eflomal), "-s", str(s), "-t", str(t), "-f", f"{tmp}/fwd", "-r", f"{tmp}/rev",
-                                "--overwrite"], check=True, capture_output=True)
+            ef = run_eflomal(eflomal, src, tgt, tmp)
         rows.append(f"| eflomal (defaults) | full: both directions (its own schedule) | {ef.wall:.1f} | {ef.cpu:.1f} | "
                     f"ours {full.wall / ef.wall:.2f}× its wall time |")
     return rows
@@ -206,12 +212,7 @@ def bench_aer(nltk_iterations: int, eflomal: Path | None) -> list[str]:
 
     if eflomal is not None:
         with tempfile.TemporaryDirectory() as tmp:
-            s, t = Path(tmp) / "en", Path(tmp) / "fr"
-            s.write_text("".join(" ".join(x) + "\n" for x in en), encoding="utf-8")
-            t.write_text("".join(" ".join(x) + "\n" for x in fr), encoding="utf-8")
-            with Clock(children=True) as c:
-                subprocess.run([str(eflomal), "-s", str(s), "-t", str(t), "-f", f"{tmp}/fwd", "-r", f"{tmp}/rev",
-                                "--overwrite"], check=True, capture_output=True)
+            c = run_eflomal(eflomal, en, fr, tmp)
             import numpy as np
 
             def read_links(path, by_src):
