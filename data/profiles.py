@@ -62,7 +62,7 @@ PROFILES: dict[str, dict] = {
         "nmt": {
             "emb": 256, "hidden": 512, "layers": 1, "cell": "gru", "dropout": 0.3,
             "vocab_size": 10000, "max_len": 80,
-            "batch_tokens": 2500, "lr": 1e-3, "epochs": 30, "max_minutes": 60.0,
+            "batch_tokens": 2500, "lr": 1e-3, "epochs": 30, "max_minutes": 60.0, "amp": "auto",
             "eval_every": 400, "eval_dev_size": None, "patience": 5, "beam": 5, "label_smoothing": 0.1,
             "save_every": 200, "log_every": 50,
         },

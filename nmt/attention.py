@@ -29,8 +29,8 @@ def masked_softmax_context(scores: Tensor, mask: Tensor, memory: Tensor) -> tupl
         context [B, T, D], alpha [B, T, S].
     """
     scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
-    alpha = torch.softmax(scores, dim=-1)
-    return torch.bmm(alpha, memory), alpha
+    alpha = torch.softmax(scores.float(), dim=-1)      # fp32 even under bf16 autocast
+    return torch.bmm(alpha.to(memory.dtype), memory), alpha
 
 
 class BahdanauAttention(nn.Module):

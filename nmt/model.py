@@ -136,7 +136,8 @@ class Seq2Seq(nn.Module):
         annotations, final, mask = self.encoder(src, src_len)
         return self.decoder.init_state(annotations, final, mask)
 
-    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor, return_attention: bool = False):
+    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor, return_attention: bool = False,
+                output_ids: Tensor | None = None):
         """Teacher forcing.
 
         Args:
@@ -145,9 +146,11 @@ class Seq2Seq(nn.Module):
         Returns:
             logits [B, T, V] (unnormalised; positions after a sentence's end are meaningless and
             must be ignored by the loss), plus the attention [B, T, S] (``None`` for rnnenc)
-            when ``return_attention``.
+            when ``return_attention``.  With ``output_ids`` ([K] target ids, training with a sampled
+            softmax, :mod:`nmt.sampled_softmax`) the logits are [B, T, K] over those words only.
         """
-        return self.decoder(self.encode(src, src_len), tgt_in, return_attention=return_attention)
+        return self.decoder(self.encode(src, src_len), tgt_in, return_attention=return_attention,
+                            output_ids=output_ids)
 
     def decode_step(self, state: EncoderState, prev_tokens: Tensor) -> tuple[Tensor, EncoderState, Tensor | None]:
         """One decoder step for search: prev_tokens [B] -> (log p(y | …) [B, V], new state, α [B, S] or None)."""

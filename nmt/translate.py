@@ -1,7 +1,9 @@
 """`python -m nmt translate`: translate a tokenised file with a trained checkpoint.
 
 Input and output are tokenised text, one sentence a line (the prepared corpus' form: Moses
-tokens, truecased); output lines are the target tokens up to ``</s>``. Decoding is batched over
+tokens, truecased); output lines are the target tokens up to ``</s>``.  A model trained on BPE
+units (``--bpe-merges``) has ``bpe.codes`` beside it: the input is segmented with it and the
+output units are merged back into words. Decoding is batched over
 sentences sorted by length (:func:`translate_data`, also used for dev BLEU and the test set
 during training): greedy search or beam search (:mod:`nmt.search`), optionally followed by
 attention-based ``<unk>`` replacement (Luong et al. 2015, "Addressing the rare word problem";
@@ -72,6 +74,17 @@ def _vocab_path(ckpt_path: Path, ckpt: dict, side: str) -> Path:
     raise UserError(f"{ckpt_path}: no vocab.{side}.txt beside the checkpoint (nor at {recorded}); give --{side}-vocab")
 
 
+def _bpe_of(ckpt_path: Path, ckpt: dict):
+    """The BPE codes a model was trained with (``bpe.codes`` beside the checkpoint), or ``None``."""
+    if not ckpt.get("train_config", {}).get("bpe_merges"):
+        return None
+    from nmt.bpe import BPE
+    for path in (ckpt_path.parent / "bpe.codes", ckpt.get("bpe_codes")):
+        if path and Path(path).is_file():
+            return BPE.load(path)
+    raise UserError(f"{ckpt_path}: the model was trained on BPE units but there is no bpe.codes beside it")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m nmt translate",
                                  description="Translate a tokenised file (one sentence a line) with an NMT checkpoint.",
@@ -126,7 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"but the vocabulary files have {len(src_vocab)}/{len(tgt_vocab)}")
     if args.unk_replace and mc.get("arch") != "rnnsearch":
         raise UserError(f"--unk-replace needs attention, but {ckpt_path} is a {mc.get('arch')} model")
+    bpe = _bpe_of(ckpt_path, ckpt)
     src_tokens = [line.split() for line in lines]
+    if bpe is not None:  # the model reads and writes BPE units (Sennrich et al. 2016)
+        src_tokens = [bpe.segment(s) for s in src_tokens]
     data = ParallelData.from_tokens(src_tokens, None, src_vocab)
     beam = 1 if args.greedy else args.beam
     t0 = time.time()
@@ -139,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from nmt.search import unk_replace
         out = [unk_replace(h, s, np.asarray(a), None) if a is not None and UNK_TOKEN in h else h
                for h, s, a in zip(out, src_tokens, atts)]
+    if bpe is not None:
+        from nmt.bpe import merge_subwords
+        out = [merge_subwords(h) for h in out]
     text = [" ".join(h) for h in out]
     if args.postprocess:
         from data.preprocess import Postprocessor
