@@ -59,6 +59,10 @@ from nmt.vocab import PAD, UNK_TOKEN, Vocab, build_vocab, unk_rate
 #: run resumable from last.pt (e.g. more epochs), while any other change starts afresh.
 NOT_IN_RESUME_KEY = ("epochs", "max_minutes", "max_steps", "patience", "beam", "log_every", "save_every")
 
+#: Options that are off by default: when off they are left out of the config (and so of the resume
+#: key and the recorded settings), so runs made before an option existed stay up to date.
+OPTIONAL_OFF = {"amp": "off", "sampled_softmax": 0, "bpe_merges": 0}
+
 #: Defaults for keys a profile may leave out.
 DEFAULTS = {
     "attention": "bahdanau", "bidirectional": None, "tie_embeddings": False, "readout": None,
@@ -137,6 +141,9 @@ def resolve_config(args: argparse.Namespace) -> dict:
         raise UserError(f"--bpe-merges must be >= 0 (got {cfg['bpe_merges']})")
     if cfg["sampled_softmax"] < 0:
         raise UserError(f"--sampled-softmax must be >= 0 (got {cfg['sampled_softmax']})")
+    for key, off in OPTIONAL_OFF.items():
+        if cfg.get(key) == off:
+            del cfg[key]
     if cfg["lr"] <= 0:
         raise UserError(f"--lr must be positive (got {cfg['lr']})")
     if not 0 <= cfg["dropout"] < 1:
@@ -342,7 +349,7 @@ def train(p, run_dir: Path, cfg: dict, settings: dict, *, device: str = "auto", 
     for split in ("dev", "test"):
         splits[split] = _read_pairs(p.file(split, "src"), p.file(split, "tgt"), train=False)
     to_words = None
-    if cfg["bpe_merges"]:  # joint BPE learned on the training pairs; the model sees units, not words
+    if cfg.get("bpe_merges"):  # joint BPE learned on the training pairs; the model sees units, not words
         from nmt.bpe import BPE, merge_subwords
         bpe = BPE.learn(tr_s + tr_t, cfg["bpe_merges"])
         if is_main:
@@ -514,7 +521,7 @@ def train(p, run_dir: Path, cfg: dict, settings: dict, *, device: str = "auto", 
             continue
         b = train_data.collate(batches[bi]).to(dev)
         output_ids, tgt_out = None, b.tgt_out
-        if 0 < cfg["sampled_softmax"] < len(tgt_vocab):
+        if 0 < cfg.get("sampled_softmax", 0) < len(tgt_vocab):
             output_ids, tgt_out = batch_vocabulary(b.tgt_out, len(tgt_vocab), cfg["sampled_softmax"])
         with torch.autocast(dev.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
             logits = net(b.src, b.src_len, b.tgt_in, output_ids=output_ids)
