@@ -74,6 +74,39 @@ def _vocab_path(ckpt_path: Path, ckpt: dict, side: str) -> Path:
     raise UserError(f"{ckpt_path}: no vocab.{side}.txt beside the checkpoint (nor at {recorded}); give --{side}-vocab")
 
 
+def load_lex_table(path: str | Path, words: set[str] | None = None) -> dict[str, str]:
+    """A source word → target word dictionary for UNK replacement (Luong et al. 2015).
+
+    ``path`` is either a Moses phrase table (``f ||| e ||| scores …``, ``.gz`` ok; read with
+    :func:`smt.phrases.read_phrase_table`): each one-word source phrase maps to its best one-word
+    translation by φ(e|f); or a two-column ``source<TAB>target`` file. ``words`` limits the
+    dictionary to these source words (the input's), which keeps a big phrase table cheap.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such lexical table")
+    first = next(iter(read_lines(path, allow_empty_lines=True)[:1]), "") if not path.name.endswith(".gz") else " ||| "
+    if " ||| " in first:
+        from smt.phrases import read_phrase_table
+        table = read_phrase_table(path, sources=[[w] for w in sorted(words)] if words is not None else None)
+        lex = {}
+        for f, options in table.items():
+            best = next((o for o in options if len(o.e) == 1), None)   # options are sorted by φ(e|f)
+            if len(f) == 1 and best is not None:
+                lex[f[0]] = best.e[0]
+        return lex
+    lex = {}
+    for n, line in enumerate(read_lines(path, allow_empty_lines=True), start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            raise UserError(f"{path}:{n}: expected 'source<TAB>target', got {line[:60]!r}")
+        if words is None or parts[0] in words:
+            lex.setdefault(parts[0], parts[1])
+    return lex
+
+
 def _bpe_of(ckpt_path: Path, ckpt: dict):
     """The BPE codes a model was trained with (``bpe.codes`` beside the checkpoint), or ``None``."""
     if not ckpt.get("train_config", {}).get("bpe_merges"):
@@ -97,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--length-penalty", type=float, default=1.0, help="beam score / length^alpha")
     ap.add_argument("--unk-replace", action="store_true",
                     help="replace each <unk> by the most-attended source word (rnnsearch only)")
+    ap.add_argument("--lex-table", default=None,
+                    help="with --unk-replace: translate the attended source word with this dictionary instead of "
+                         "copying it — a Moses phrase table (its best one-word translation of each word by "
+                         "phi(e|f), e.g. the pbsmt system's phrase-table.gz) or a 'source<TAB>target' file")
     ap.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
@@ -137,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if mc.get("src_vocab") not in (None, len(src_vocab)) or mc.get("tgt_vocab") not in (None, len(tgt_vocab)):
         raise UserError(f"{ckpt_path}: the model has vocabularies of {mc.get('src_vocab')}/{mc.get('tgt_vocab')} entries "
                         f"but the vocabulary files have {len(src_vocab)}/{len(tgt_vocab)}")
+    if args.lex_table and not args.unk_replace:
+        raise UserError("--lex-table is used by --unk-replace; give both")
     if args.unk_replace and mc.get("arch") != "rnnsearch":
         raise UserError(f"--unk-replace needs attention, but {ckpt_path} is a {mc.get('arch')} model")
     bpe = _bpe_of(ckpt_path, ckpt)
@@ -153,7 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = [tgt_vocab.decode(h) for h in hyps]
     if args.unk_replace:
         from nmt.search import unk_replace
-        out = [unk_replace(h, s, np.asarray(a), None) if a is not None and UNK_TOKEN in h else h
+        lex = load_lex_table(args.lex_table, {w for s in src_tokens for w in s}) if args.lex_table else None
+        out = [unk_replace(h, s, np.asarray(a), lex) if a is not None and UNK_TOKEN in h else h
                for h, s, a in zip(out, src_tokens, atts)]
     if bpe is not None:
         from nmt.bpe import merge_subwords

@@ -146,3 +146,31 @@ def test_train_with_bpe_sampled_softmax_and_bf16(isolated, tiny_corpus):
     # a word-level run in the same folder removes the stale codes
     assert train.main([a for a in args if a not in ("--bpe-merges", "300")] + ["--force"]) == 0
     assert not (run / "bpe.codes").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# UNK replacement with a lexical table (Luong et al. 2015)
+
+def test_lex_table_from_a_phrase_table_or_tsv_feeds_unk_replacement(tmp_path):
+    from nmt.search import unk_replace
+    from nmt.translate import load_lex_table
+    pt = tmp_path / "phrase-table"
+    pt.write_text("das ||| the house ||| 0.5 0.5 0.9 0.5\n"     # best φ(e|f), but two words
+                  "das ||| the ||| 0.5 0.5 0.6 0.5\n"
+                  "Haus ||| home ||| 0.5 0.5 0.2 0.5\n"
+                  "Haus ||| house ||| 0.5 0.5 0.8 0.5\n"
+                  "groß ist ||| is big ||| 0.5 0.5 0.5 0.5\n", encoding="utf-8")
+    assert load_lex_table(pt) == {"das": "the", "Haus": "house"}
+    assert load_lex_table(pt, {"Haus", "Auto"}) == {"Haus": "house"}
+    lex = load_lex_table(pt)
+    att = [[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]
+    assert unk_replace(["<unk>", "is", "<unk>"], ["Fahrrad", "Haus"], att, lex) == ["house", "is", "house"]
+    assert unk_replace(["<unk>", "<unk>"], ["Fahrrad", "Haus"], [[0.9, 0.1], [0.4, 0.6]], lex) == ["Fahrrad", "house"]
+    tsv = tmp_path / "lex.tsv"
+    tsv.write_text("Haus\thouse\n\nAuto car\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"lex.tsv:3: expected 'source<TAB>target'"):
+        load_lex_table(tsv)
+    tsv.write_text("Haus\thouse\nHaus\thome\nAuto\tcar\n", encoding="utf-8")
+    assert load_lex_table(tsv, {"Haus"}) == {"Haus": "house"}
+    with pytest.raises(UserError, match="no such lexical table"):
+        load_lex_table(tmp_path / "nope")
