@@ -64,8 +64,9 @@ class BPE:
     def learn(cls, sentences: Iterable[Sequence[str]], num_merges: int, min_frequency: int = 2) -> "BPE":
         """Learn up to ``num_merges`` merges from tokenised ``sentences``."""
         freq = Counter(w for s in sentences for w in s)
-        words = [tuple(w[:-1]) + (w[-1] + EOW,) for w in sorted(freq)]
-        counts = [freq[w] for w in sorted(freq)]
+        types = sorted(freq)
+        words = [tuple(w[:-1]) + (w[-1] + EOW,) for w in types]
+        counts = [freq[w] for w in types]
         stats: Counter = Counter()                        # pair -> frequency over the corpus
         where: dict = defaultdict(set)                    # pair -> indices of words containing it
         for i, (w, c) in enumerate(zip(words, counts)):

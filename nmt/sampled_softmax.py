@@ -16,7 +16,7 @@ from the rest of the vocabulary until |V'| = K.  The 4 special symbols come firs
 id 0 and is still ignored by the loss.  Decoding always uses the full softmax (Jean et al.'s
 candidate lists for fast decoding are not implemented).
 
-The sampling uses torch's global RNG, which the trainer's checkpoints record, so a resumed run
+The sampling uses torch's RNG of the batch's device, which the trainer's checkpoints record, so a resumed run
 draws the same subsets.
 """
 from __future__ import annotations
@@ -39,18 +39,17 @@ def batch_vocabulary(tgt_out: Tensor, vocab_size: int, k: int) -> tuple[Tensor, 
         then uniform negatives; and targets [B, T] with ``ids[targets] == tgt_out`` everywhere
         (PAD stays 0).
     """
-    device = tgt_out.device
+    device = tgt_out.device                                            # built on the batch's device
     n_spec = len(SPECIALS)
-    present = torch.zeros(vocab_size, dtype=torch.bool)
-    present[tgt_out.reshape(-1).cpu()] = True
+    present = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+    present[tgt_out.reshape(-1)] = True
     present[:n_spec] = False
     positives = present.nonzero().squeeze(1)                            # sorted
-    n_neg = max(0, k - n_spec - positives.numel())
     candidates = (~present).nonzero().squeeze(1)
     candidates = candidates[candidates >= n_spec]
-    n_neg = min(n_neg, candidates.numel())
-    negatives = candidates[torch.randperm(candidates.numel())[:n_neg]] if n_neg else candidates[:0]
-    ids = torch.cat([torch.arange(n_spec), positives, negatives])
-    remap = torch.full((vocab_size,), -1, dtype=torch.long)
-    remap[ids] = torch.arange(ids.numel())
-    return ids.to(device), remap.to(device)[tgt_out]
+    n_neg = min(max(0, k - n_spec - positives.numel()), candidates.numel())
+    negatives = candidates[torch.randperm(candidates.numel(), device=device)[:n_neg]]
+    ids = torch.cat([torch.arange(n_spec, device=device), positives, negatives])
+    remap = torch.full((vocab_size,), -1, dtype=torch.long, device=device)
+    remap[ids] = torch.arange(ids.numel(), device=device)
+    return ids, remap[tgt_out]

@@ -85,8 +85,8 @@ def load_lex_table(path: str | Path, words: set[str] | None = None) -> dict[str,
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such lexical table")
-    first = next(iter(read_lines(path, allow_empty_lines=True)[:1]), "") if not path.name.endswith(".gz") else " ||| "
-    if " ||| " in first:
+    lines = None if path.name.endswith(".gz") else read_lines(path, allow_empty_lines=True)
+    if lines is None or (lines and " ||| " in lines[0]):
         from smt.phrases import read_phrase_table
         table = read_phrase_table(path, sources=[[w] for w in sorted(words)] if words is not None else None)
         lex = {}
@@ -96,7 +96,7 @@ def load_lex_table(path: str | Path, words: set[str] | None = None) -> dict[str,
                 lex[f[0]] = best.e[0]
         return lex
     lex = {}
-    for n, line in enumerate(read_lines(path, allow_empty_lines=True), start=1):
+    for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         parts = line.split("\t")
