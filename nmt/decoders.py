@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from nmt.attention import BahdanauAttention, LuongAttention
 from nmt.encoders import RNN_CELLS
+from nmt.runtime import run_rnn
 from nmt.vocab import PAD
 
 
@@ -194,7 +195,7 @@ class ConditionalDecoder(RecurrentDecoder):
         y = self.dropout(self.embedding(tgt_in))                               # [B, T, E]
         c = state.summary[:, None, :].expand(-1, y.size(1), -1)                # [B, T, C]
         hx = (state.hidden, state.cell) if self.cell == "lstm" else state.hidden
-        out, hx = self.rnn(torch.cat([y, c], dim=-1), hx)                      # ONE call, all steps
+        out, hx = run_rnn(self.rnn, torch.cat([y, c], dim=-1), hx)                      # ONE call, all steps
         h, cell = hx if self.cell == "lstm" else (hx, None)
         return self.logits(out, y, c, output_ids=output_ids), state.with_hidden(h, cell)
 
@@ -327,7 +328,7 @@ class LuongDecoder(RecurrentDecoder):
     def _run(self, state: EncoderState, tgt_in: Tensor, output_ids: Tensor | None = None):
         y = self.dropout(self.embedding(tgt_in))                               # [B, T, E]
         hx = (state.hidden, state.cell) if self.cell == "lstm" else state.hidden
-        out, hx = self.rnn(y, hx)                                              # [B, T, H], one call
+        out, hx = run_rnn(self.rnn, y, hx)                                              # [B, T, H], one call
         ctx, alpha = self.attention(out, state.keys, state.memory, state.mask)  # all T at once
         h, cell = hx if self.cell == "lstm" else (hx, None)
         return self.logits(ctx, out, output_ids=output_ids), alpha, state.with_hidden(h, cell)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from nmt.runtime import run_rnn
 from nmt.vocab import PAD
 
 RNN_CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
@@ -67,7 +68,7 @@ class RecurrentEncoder(nn.Module):
             raise ValueError("every source sentence needs at least one token (src_len >= 1)")
         x = self.dropout(self.embedding(src))                                  # [B, S, E]
         packed = pack_padded_sequence(x, src_len.cpu(), batch_first=True, enforce_sorted=False)
-        out, h_n = self.rnn(packed)
+        out, h_n = run_rnn(self.rnn, packed)
         if self.cell == "lstm":
             h_n = h_n[0]                                                       # hidden, not cell
         annotations, _ = pad_packed_sequence(out, batch_first=True, total_length=S)

@@ -37,7 +37,6 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -52,6 +51,7 @@ from data import profiles
 from data.io import UserError, atomic_write, progress, read_json, read_lines, read_tokenized, write_json, write_lines
 from data.prepare import add_corpus_args, prepared_from_args
 from nmt.data import ParallelData, make_batches, shard
+from nmt.runtime import all_or, cpu_has_fast_bf16, dist_info, pick_device, resolve_amp, rng_states, set_rng_states, set_threads
 from nmt.sampled_softmax import batch_vocabulary
 from nmt.vocab import PAD, UNK_TOKEN, Vocab, build_vocab, unk_rate
 
@@ -157,80 +157,8 @@ def resume_key(cfg: dict, corpus_hash: str) -> dict:
     return {"corpus_hash": corpus_hash, **{k: v for k, v in cfg.items() if k not in NOT_IN_RESUME_KEY}}
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU has bf16 matrix instructions (AVX512-BF16 or AMX-BF16), per /proc/cpuinfo."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_amp(setting: str, dev: torch.device) -> torch.dtype | None:
-    """The autocast dtype for training (``None`` = plain fp32).
-
-    ``bf16`` always; ``auto`` = bf16 on a CUDA GPU that supports it or on a CPU with AVX512-BF16/
-    AMX (measured here: a full-size RNNsearch step 1.3 s fp32 → 0.6–0.75 s bf16 on 2 cores), else
-    fp32. Only the forward/backward of training runs under autocast: parameters, gradients and
-    Adam's moments stay fp32, the recurrent gates, attention softmax and the loss are computed in
-    fp32 (see ``nmt.decoders._cell_step``, ``nmt.attention``), and all decoding is fp32.
-    """
-    if setting == "off":
-        return None
-    if setting == "bf16":
-        return torch.bfloat16
-    if dev.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if cpu_has_fast_bf16() else None
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device {name!r}: not a device (auto, cpu, cuda, cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available on this machine")
-    if dev.type not in ("cpu", "cuda"):
-        raise UserError(f"--device {name!r}: only cpu and cuda are supported")
-    return dev
-
-
-# ----------------------------------------------------------------------------------------------
-# distributed (torchrun) helpers — import-safe without a process group
-
-def dist_info() -> tuple[int, int, int]:
-    """(rank, world_size, local_rank) from the torchrun environment (0, 1, 0 otherwise)."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
-
-
-def _all_or(flag: bool, world: int, device) -> bool:
-    """True on every rank if it is True on any (e.g. "stop now")."""
-    if world <= 1:
-        return flag
-    import torch.distributed as dist
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
-
-
 # ----------------------------------------------------------------------------------------------
 # checkpoints
-
-def rng_states() -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-
-def set_rng_states(s: dict) -> None:
-    random.setstate(s["python"])
-    np.random.set_state(s["numpy"])
-    torch.set_rng_state(s["torch"])
-    if s.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(s["cuda"])
-
 
 def save_checkpoint(path: Path, state: dict) -> None:
     """``torch.save`` through :func:`data.io.atomic_write` (a crash never leaves half a file)."""
@@ -328,8 +256,7 @@ def train(p, run_dir: Path, cfg: dict, settings: dict, *, device: str = "auto", 
             torch.cuda.set_device(dev)
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    if dev.type == "cpu":
-        torch.set_num_threads(threads or os.cpu_count() or 1)
+    set_threads(dev, threads)
     amp_dtype = resolve_amp(cfg.get("amp", "off"), dev)
     precision = str(amp_dtype).replace("torch.", "") + " autocast" if amp_dtype else "fp32"
     is_main = rank == 0
@@ -505,7 +432,7 @@ def train(p, run_dir: Path, cfg: dict, settings: dict, *, device: str = "auto", 
             return f"{cfg['max_steps']} steps"
         if state["epoch"] >= cfg["epochs"]:
             return f"{cfg['epochs']} epochs"
-        if _all_or(elapsed() >= budget_s, world, dev):
+        if all_or(elapsed() >= budget_s, world, dev):
             return f"time budget of {cfg['max_minutes']} minutes"
         return None
 

@@ -12,7 +12,6 @@ needs an attention model, i.e. rnnsearch).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 
 from data.io import UserError, progress, read_lines, write_lines
 from nmt.data import ParallelData, make_batches
+from nmt.runtime import pick_device, set_threads
 from nmt.vocab import UNK_TOKEN, Vocab
 
 #: Output length limit max_len_a * |source| + max_len_b (the search's defaults).
@@ -148,7 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from nmt.model import load_checkpoint
-    from nmt.train import pick_device
 
     args = build_parser().parse_args(argv)
     if args.beam < 1:
@@ -159,8 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not ckpt_path.is_file():
         raise UserError(f"{ckpt_path}: no such checkpoint")
     device = pick_device(args.device)
-    if device.type == "cpu":
-        torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    set_threads(device, args.threads)
     lines = read_lines(args.input, allow_empty_lines=True)  # validated before the model is loaded
     try:
         model, ckpt = load_checkpoint(ckpt_path, device)

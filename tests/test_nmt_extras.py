@@ -114,10 +114,10 @@ def test_subset_logits_are_the_full_logits_restricted(arch, attention):
 # the trainer with all three options
 
 def test_train_with_bpe_sampled_softmax_and_bf16(isolated, tiny_corpus):
-    from nmt import train
-    assert train.resolve_amp("off", torch.device("cpu")) is None
-    assert train.resolve_amp("bf16", torch.device("cpu")) == torch.bfloat16
-    assert train.resolve_amp("auto", torch.device("cpu")) == (torch.bfloat16 if train.cpu_has_fast_bf16() else None)
+    from nmt import runtime, train
+    assert runtime.resolve_amp("off", torch.device("cpu")) is None
+    assert runtime.resolve_amp("bf16", torch.device("cpu")) == torch.bfloat16
+    assert runtime.resolve_amp("auto", torch.device("cpu")) == (torch.bfloat16 if runtime.cpu_has_fast_bf16() else None)
     args = ["--corpus", str(tiny_corpus), "--src", "de", "--tgt", "en", "--profile", "tiny", "--threads", "1",
             "--max-steps", "8", "--eval-every", "4", "--log-every", "1", "--system", "x",
             "--bpe-merges", "300", "--sampled-softmax", "60", "--amp", "bf16"]
