@@ -24,7 +24,9 @@ this profile (``--recheck`` runs every stage CLI anyway and lets it decide).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -45,9 +47,14 @@ class Job:
     stage: str                      # "smt" or "nmt"
     args: list[str] = field(default_factory=list)  # after "<stage> train"
     experiment: str = "main"        # main | vocab | learning
+    after: tuple[str, ...] = ()     # systems that must be finished first (e.g. --weights-from)
+    max_steps: int | None = None    # NMT update budget (for the plan and the ETA)
 
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", self.stage, "train", *self.args]
+    def command(self, threads: int | None = None) -> list[str]:
+        extra: list[str] = []
+        if threads:
+            extra = ["--threads", str(threads)] if self.stage == "nmt" else ["--processes", str(threads)]
+        return [sys.executable, "-m", self.stage, "train", *self.args, *extra]
 
 
 def train_sizes(total: int, fractions: Sequence[float]) -> list[int]:
@@ -57,22 +64,23 @@ def train_sizes(total: int, fractions: Sequence[float]) -> list[int]:
 
 
 def plan(corpus: str, src: str, tgt: str, profile: str, train_total: int) -> list[Job]:
-    """The jobs of the whole study, in the order they are run (main systems first)."""
+    """The jobs of the whole study, in the order they are started (main systems first)."""
     rep, nmt = get(profile, "report"), get(profile, "nmt")
     common = ["--corpus", str(corpus), "--src", src, "--tgt", tgt, "--profile", profile]
+    steps = nmt.get("max_steps")
     jobs = [Job("pbsmt", "smt", list(common)),
-            Job("rnnenc", "nmt", [*common, "--arch", "rnnenc"]),
-            Job("rnnsearch", "nmt", [*common, "--arch", "rnnsearch"])]
+            Job("rnnsearch", "nmt", [*common, "--arch", "rnnsearch"], max_steps=steps),
+            Job("rnnenc", "nmt", [*common, "--arch", "rnnenc"], max_steps=steps)]
     for k in sorted(set(rep["vocab_sizes"])):
         if k != nmt["vocab_size"]:
             jobs.append(Job(f"rnnsearch-v{k}", "nmt", [*common, "--arch", "rnnsearch", "--vocab-size", str(k),
-                                                       "--system", f"rnnsearch-v{k}"], "vocab"))
+                                                       "--system", f"rnnsearch-v{k}"], "vocab", max_steps=steps))
     for n in train_sizes(train_total, rep["train_fractions"]):
         # learning-curve points reuse the weights MERT found for the full system (no re-tuning)
         jobs.append(Job(f"pbsmt-n{n}", "smt", [*common, "--train-size", str(n), "--system", f"pbsmt-n{n}",
-                                               "--weights-from", "pbsmt"], "learning"))
+                                               "--weights-from", "pbsmt"], "learning", after=("pbsmt",)))
         jobs.append(Job(f"rnnsearch-n{n}", "nmt", [*common, "--arch", "rnnsearch", "--train-size", str(n),
-                                                   "--system", f"rnnsearch-n{n}"], "learning"))
+                                                   "--system", f"rnnsearch-n{n}"], "learning", max_steps=steps))
     return jobs
 
 
@@ -101,33 +109,261 @@ def is_done(run_dir: Path, corpus_hash: str, profile: str) -> bool:
     return recorded in (None, profile)
 
 
-def run_jobs(jobs: Sequence[Job], system_dir, corpus_hash: str, profile: str, *, runs_dir: Path,
-             recheck: bool = False, dry_run: bool = False) -> list[str]:
-    """Run the missing jobs one after another; return the names of the systems that failed.
+def resolve_jobs(jobs_arg: str | int | None, threads: int) -> int:
+    """``JOBS``: ``auto`` (or unset) = as many concurrent systems as the cores hold at ``threads`` each."""
+    if jobs_arg in (None, "", "auto"):
+        return max(1, (os.cpu_count() or 1) // max(threads, 1))
+    try:
+        n = int(jobs_arg)
+    except (TypeError, ValueError):
+        raise UserError(f"--jobs {jobs_arg!r}: give a positive number or auto") from None
+    if n < 1:
+        raise UserError(f"--jobs must be at least 1 (got {n})")
+    return n
 
-    ``system_dir(name) -> Path`` locates a system's run folder. The subprocesses get
-    ``MT_RUNS_DIR=runs_dir`` so that they write where the report reads.
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent dies (even by kill -9), so no trainer is left
+    running alone in a run folder (Linux prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
+    try:
+        import ctypes  # only for this Linux call
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def _progress_line(job: Job, run_dir: Path, t0: float) -> str:
+    """One line on a running system: its last train.log record, and an ETA from its update budget."""
+    elapsed = time.time() - t0
+    last = None
+    try:
+        with open(run_dir / "train.log", "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 4096))
+            tail = fh.read().decode("utf-8", "replace").splitlines()
+        last = tail[-1] if tail else None
+    except OSError:
+        pass
+    if job.stage == "nmt" and last:
+        try:
+            rec = json.loads(last)
+        except json.JSONDecodeError:
+            rec = {}
+        step = rec.get("step")
+        if isinstance(step, int) and step > 0:
+            txt = f"step {step:,}"
+            if job.max_steps:
+                txt += f"/{job.max_steps:,}"
+                eta = elapsed / step * max(job.max_steps - step, 0)
+                txt += f", ETA ≤ {eta / 60:.1f} min"
+            if rec.get("tokens_per_s"):
+                txt += f", {rec['tokens_per_s']:,.0f} tok/s"
+            if rec.get("best_dev_bleu") is not None:
+                txt += f", best dev BLEU {rec['best_dev_bleu']}"
+            return f"{job.system}: {txt} ({elapsed / 60:.1f} min)"
+    if job.stage == "smt" and last:
+        return f"{job.system}: {last.split(' ', 1)[-1][:80]} ({elapsed / 60:.1f} min)"
+    return f"{job.system}: starting ({elapsed / 60:.1f} min)"
+
+
+def run_jobs(jobs: Sequence[Job], system_dir, corpus_hash: str, profile: str, *, runs_dir: Path,
+             recheck: bool = False, dry_run: bool = False, n_jobs: int = 1, threads: int | None = None,
+             status_every: float = 30.0) -> list[str]:
+    """Run the missing jobs, up to ``n_jobs`` at a time; return the names of the systems that failed.
+
+    ``system_dir(name) -> Path`` locates a system's run folder. Each job is started as soon as a
+    slot is free and the systems it needs (``Job.after``) are finished, in plan order. Every child
+    gets ``threads`` (NMT ``--threads``, SMT ``--processes``): a fixed count per system, whatever
+    ``n_jobs`` is, so that a concurrent study gives the same numbers as a sequential one (torch's
+    results depend on its thread count in the last bits). The subprocesses get
+    ``MT_RUNS_DIR=runs_dir`` so that they write where the report reads; with ``n_jobs > 1`` their
+    output goes to ``<run folder>/job.log`` and one progress line per running system is printed
+    every ``status_every`` seconds.
     """
     env = dict(os.environ, MT_RUNS_DIR=str(Path(runs_dir).resolve()))
-    failed = []
     total = len(jobs)
-    for i, job in enumerate(jobs, 1):
+    number = {job.system: i for i, job in enumerate(jobs, 1)}
+    pending: list[Job] = []
+    finished: set[str] = set()
+    failed: list[str] = []
+    for job in jobs:
         if not recheck and is_done(system_dir(job.system), corpus_hash, profile):
-            print(f"[{i}/{total}] {job.system}: up to date", flush=True)
-            continue
-        shown = " ".join(["python", *job.command()[1:]])
-        if dry_run:
-            print(f"[{i}/{total}] would train {job.system}: {shown}", flush=True)
-            continue
-        print(f"[{i}/{total}] training {job.system} … ({shown})", flush=True)
-        t0 = time.time()
-        r = subprocess.run(job.command(), cwd=ROOT, env=env)
-        if r.returncode != 0:
-            print(f"[{i}/{total}] {job.system} FAILED (exit {r.returncode}) after {time.time() - t0:.0f} s", flush=True)
-            failed.append(job.system)
+            print(f"[{number[job.system]}/{total}] {job.system}: up to date", flush=True)
+            finished.add(job.system)
+        elif dry_run:
+            shown = " ".join(["python", *job.command(threads)[1:]])
+            print(f"[{number[job.system]}/{total}] would train {job.system}: {shown}", flush=True)
         else:
-            print(f"[{i}/{total}] {job.system} done in {time.time() - t0:.0f} s", flush=True)
+            pending.append(job)
+    if dry_run:
+        return []
+    concurrent = n_jobs > 1
+    if concurrent:
+        env["MT_NO_PROGRESS"] = "1"  # the children's bars would interleave; we print status lines
+    running: dict[str, tuple[Job, subprocess.Popen, float, object]] = {}
+    last_status = time.time()
+    try:
+        while pending or running:
+            # start what can start
+            for job in list(pending):
+                if len(running) >= n_jobs:
+                    break
+                if any(dep in pending_names(pending, running) for dep in job.after):
+                    continue
+                if any(dep in failed for dep in job.after):
+                    print(f"[{number[job.system]}/{total}] {job.system}: skipped ({', '.join(job.after)} failed)", flush=True)
+                    pending.remove(job)
+                    failed.append(job.system)
+                    continue
+                pending.remove(job)
+                cmd = job.command(threads)
+                shown = " ".join(["python", *cmd[1:]])
+                print(f"[{number[job.system]}/{total}] training {job.system} … ({shown})", flush=True)
+                out = None
+                if concurrent:
+                    d = system_dir(job.system)
+                    d.mkdir(parents=True, exist_ok=True)
+                    out = open(d / "job.log", "w", encoding="utf-8")
+                proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
+                                        preexec_fn=_die_with_parent if os.name == "posix" else None)
+                running[job.system] = (job, proc, time.time(), out)
+            # reap
+            for name, (job, proc, t0, out) in list(running.items()):
+                rc = proc.poll()
+                if rc is None:
+                    continue
+                if out is not None:
+                    out.close()
+                del running[name]
+                took = time.time() - t0
+                if rc != 0:
+                    print(f"[{number[name]}/{total}] {name} FAILED (exit {rc}) after {took:.0f} s", flush=True)
+                    if out is not None:
+                        _print_tail(system_dir(name) / "job.log")
+                    failed.append(name)
+                else:
+                    print(f"[{number[name]}/{total}] {name} done in {took:.0f} s", flush=True)
+                    finished.add(name)
+            if concurrent and running and time.time() - last_status >= status_every:
+                for name, (job, _proc, t0, _out) in running.items():
+                    print("    " + _progress_line(job, system_dir(name), t0), flush=True)
+                last_status = time.time()
+            if running:
+                time.sleep(0.5 if not concurrent else 1.0)
+    finally:  # interrupted: stop the children too (they resume from their checkpoints next time)
+        for _name, (_job, proc, _t0, out) in running.items():
+            if proc.poll() is None:
+                proc.terminate()
+        for _name, (_job, proc, _t0, out) in running.items():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            if out is not None:
+                out.close()
     return failed
+
+
+#: Seconds per 1,000 training pairs of one `smt train` (quick profile, one decoder process) on the
+#: reference machine (2-core AMD EPYC, AVX512-BF16), and that machine's fp32 matmul peak with one
+#: thread: the SMT estimate is scaled by this machine's peak against it. Rough by design.
+SMT_SECONDS_PER_KPAIR = 10.0
+REFERENCE_PEAK_FP32 = 60e9
+
+
+def estimate(jobs: Sequence[Job], profile: str, train_total: int, threads: int, n_jobs: int,
+             probe_updates: int = 2) -> tuple[dict[str, float], float]:
+    """Estimated seconds per job (NMT: its update budget at the probed speed — an upper bound, since
+    early stopping usually comes first; SMT: per training pair) and the wall time of running them
+    ``n_jobs`` at a time in plan order. The probe takes a few seconds per NMT architecture."""
+    import torch  # the probe needs torch; the rest of the study module does not
+
+    from nmt.model import ModelConfig
+    from nmt.throughput import matmul_peak, probe
+
+    nmt_cfg = get(profile, "nmt")
+    torch.set_num_threads(max(1, threads))
+    peak = matmul_peak(torch.float32, n=512, seconds=0.3)
+    per_update: dict[str, float] = {}
+    est: dict[str, float] = {}
+    for job in jobs:
+        if job.stage == "smt":
+            n = train_total
+            if "--train-size" in job.args:
+                n = int(job.args[job.args.index("--train-size") + 1])
+            est[job.system] = SMT_SECONDS_PER_KPAIR * n / 1000 * REFERENCE_PEAK_FP32 / max(peak, 1e9)
+            continue
+        arch = job.args[job.args.index("--arch") + 1]
+        vocab = nmt_cfg["vocab_size"]
+        if "--vocab-size" in job.args:
+            vocab = int(job.args[job.args.index("--vocab-size") + 1])
+        if nmt_cfg.get("bpe_merges"):
+            vocab = min(vocab, nmt_cfg["bpe_merges"] + 300)
+        key = f"{arch}-{vocab}"
+        if key not in per_update:
+            mc = ModelConfig(arch, src_vocab=vocab, tgt_vocab=vocab, emb=nmt_cfg["emb"], hidden=nmt_cfg["hidden"],
+                             layers=nmt_cfg["layers"], cell=nmt_cfg["cell"])
+            per_update[key] = probe(mc, nmt_cfg["batch_tokens"], length=30, updates=probe_updates).seconds_per_update
+        est[job.system] = per_update[key] * (job.max_steps or 1000) + 30  # + the test set's beam search
+    slots = [0.0] * max(1, n_jobs)
+    done_at: dict[str, float] = {}
+    for job in jobs:  # list scheduling in plan order, as run_jobs does
+        i = min(range(len(slots)), key=slots.__getitem__)
+        start = max([slots[i], *(done_at.get(d, 0.0) for d in job.after)])
+        done_at[job.system] = slots[i] = start + est[job.system]
+    return est, max(slots)
+
+
+def print_plan(jobs: Sequence[Job], est: dict[str, float], wall: float, n_jobs: int, threads: int) -> None:
+    print(f"plan: {len(jobs)} systems to train, {n_jobs} at a time, {threads} thread(s) each", flush=True)
+    for job in jobs:
+        budget = f"≤ {job.max_steps:,} updates, early stopping on dev BLEU" if job.max_steps else "align, extract, LM, MERT"
+        print(f"  {job.system:<18} {job.stage}  {budget:<45} ~{est[job.system] / 60:5.1f} min", flush=True)
+    print(f"estimated time on this machine: ≤ {wall / 60:.0f} min (from a short throughput probe; "
+          f"early stopping usually ends NMT sooner)", flush=True)
+
+
+def pending_names(pending: Sequence[Job], running: dict) -> set[str]:
+    """Systems not finished yet (waiting or running)."""
+    return {j.system for j in pending} | set(running)
+
+
+def _print_tail(path: Path, n: int = 15) -> None:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[-n:]
+    except OSError:
+        return
+    for line in lines:
+        print(f"    | {line}", flush=True)
+
+
+def add_job_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--jobs", default=os.environ.get("JOBS") or "auto",
+                    help="systems trained at the same time: auto (cores / threads) or N; the results do not depend on it")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads per system (NMT torch threads, SMT decoder processes); default: the profile's "
+                         "report.threads (1), fixed so that results do not depend on --jobs")
+    ap.add_argument("--no-estimate", action="store_true", help="skip the throughput probe behind the plan's time estimate")
+
+
+def train_missing(args, p) -> list[str]:
+    """Plan the study, print the plan with its time estimate, train what is missing; the failed systems."""
+    threads = args.threads or get(args.profile, "report").get("threads", 1)
+    if threads < 1:
+        raise UserError(f"--threads must be at least 1 (got {threads})")
+    n_jobs = resolve_jobs(args.jobs, threads)
+    jobs = plan(corpus_arg(args.corpus), p.src, p.tgt, args.profile, int(p.manifest["counts"]["train"]))
+    base = Path(args.runs_dir) / p.name / f"{p.src}-{p.tgt}"
+    todo = [j for j in jobs if args.recheck or not is_done(base / j.system, p.hash, args.profile)]
+    if todo and not getattr(args, "dry_run", False):
+        if args.no_estimate:
+            print(f"plan: {len(todo)} of {len(jobs)} systems to train, {n_jobs} at a time, {threads} thread(s) each",
+                  flush=True)
+        else:
+            est, wall = estimate(todo, args.profile, int(p.manifest["counts"]["train"]), threads, n_jobs)
+            print_plan(todo, est, wall, n_jobs, threads)
+    return run_jobs(jobs, lambda s: base / s, p.hash, args.profile, runs_dir=Path(args.runs_dir),
+                    recheck=args.recheck, dry_run=getattr(args, "dry_run", False), n_jobs=n_jobs, threads=threads)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,13 +376,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--runs-dir", default=str(runs_root()), help="run folders (default: runs/ in the project, or $MT_RUNS_DIR)")
     ap.add_argument("--recheck", action="store_true", help="call every stage CLI even when its scores.json looks current")
     ap.add_argument("--dry-run", action="store_true", help="only print what would be trained")
+    add_job_args(ap)
     args = ap.parse_args(argv)
     os.environ["MT_RUNS_DIR"] = str(Path(args.runs_dir).resolve())
     p = prepared_from_args(args)
-    jobs = plan(corpus_arg(args.corpus), p.src, p.tgt, args.profile, int(p.manifest["counts"]["train"]))
-    base = Path(args.runs_dir) / p.name / f"{p.src}-{p.tgt}"
-    failed = run_jobs(jobs, lambda s: base / s, p.hash, args.profile, runs_dir=Path(args.runs_dir),
-                      recheck=args.recheck, dry_run=args.dry_run)
+    failed = train_missing(args, p)
     if failed:
         raise UserError(f"training failed for: {', '.join(failed)} (see the output above)")
     return 0

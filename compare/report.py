@@ -326,6 +326,18 @@ def findings(sig: pd.DataFrame, buckets: Sequence[bk.Bucket]) -> list[str]:
 # the page
 # --------------------------------------------------------------------------------------------
 
+def time_cap_notes(systems: dict[str, System]) -> list[str]:
+    """A line for every system whose training was cut short by a wall-time cap (``--max-minutes``):
+    its numbers then depend on the machine's speed and load, not only on the settings."""
+    out = []
+    for name, s in sorted(systems.items()):
+        reason = str(s.scores.get("stop_reason") or "")
+        if reason.startswith("time budget"):
+            out.append(f"Note: {name} stopped at the wall-time cap ({reason}, after {s.scores.get('steps')} updates), "
+                       f"not by early stopping or its update budget; another machine would give other numbers.")
+    return out
+
+
 def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
@@ -358,7 +370,8 @@ def headline(systems: dict[str, System]) -> tuple[pd.DataFrame, list[str]]:
         rows.append({"system": name, "BLEU": sc.get("bleu"), "BLEU lc": sc.get("bleu_lc"), "chrF": sc.get("chrf"),
                      "chrF lc": sc.get("chrf_lc"), "<unk> rate": unk_rate(s.hyps), "train pairs": sc.get("train_size"),
                      "train s": sc.get("train_seconds"), "decode s": sc.get("decode_seconds"),
-                     "decode sent/s": sc.get("decode_sents_per_s"), "seed": sc.get("seed")})
+                     "decode sent/s": sc.get("decode_sents_per_s"), "updates": sc.get("steps"),
+                     "stopped by": sc.get("stop_reason"), "seed": sc.get("seed")})
         for k in ("bleu_signature", "bleu_lc_signature", "chrf_signature", "chrf_lc_signature"):
             if sc.get(k) and sc[k] not in sigs:
                 sigs.append(sc[k])
@@ -638,7 +651,8 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
         systems, src_tok, tgt_tok, profile=profile, corpus_train_size=counts.get("train"))
     rep = get(profile, "report")
     study = Study(p.name, p.src, p.tgt, p.manifest["hash"], profile, systems, buckets, results, significance,
-                  vocab_table, findings(significance, buckets), int(rep.get("bootstrap", 1000)), SEED, rule)
+                  vocab_table, findings(significance, buckets) + time_cap_notes(systems), int(rep.get("bootstrap", 1000)),
+                  SEED, rule)
 
     out.mkdir(parents=True, exist_ok=True)
     attn_figs = attention_figures(systems, src_tok, out)  # first: it validates its inputs
@@ -684,15 +698,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-train", action="store_true", help="only report on the systems that exist; train nothing")
     ap.add_argument("--recheck", action="store_true", help="call every stage CLI even when its scores.json looks current")
     ap.add_argument("--force", action="store_true", help="rewrite the report even when it is up to date")
+    experiments.add_job_args(ap)
     args = ap.parse_args(argv)
     os.environ["MT_RUNS_DIR"] = str(Path(args.runs_dir).resolve())
     p = prepared_from_args(args)
     failed: list[str] = []
     if not args.no_train:
-        jobs = experiments.plan(experiments.corpus_arg(args.corpus), p.src, p.tgt, args.profile, int(p.manifest["counts"]["train"]))
-        base = Path(args.runs_dir) / p.name / f"{p.src}-{p.tgt}"
-        failed = experiments.run_jobs(jobs, lambda s: base / s, p.hash, args.profile, runs_dir=Path(args.runs_dir),
-                                      recheck=args.recheck)
+        failed = experiments.train_missing(args, p)
     build_report(p, args.runs_dir, args.report_dir, args.profile, force=args.force)
     if failed:
         raise UserError(f"training failed for: {', '.join(failed)}; the report shows the other systems")

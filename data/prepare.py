@@ -90,6 +90,12 @@ class Prepared:
                 write_lines(path, (lines[i] for i in keep))
         return out
 
+    def dev_sample(self, n: int | None) -> list[int]:
+        """Indices of a seeded random sample of ``n`` dev sentences, in corpus order (all of dev when
+        ``n`` is ``None`` or too large). Never the first ``n`` lines: a corpus in document order (the
+        bible's dev runs from Genesis to Revelation) would be tuned and early-stopped on one part."""
+        return sample_indices(self.manifest["counts"]["dev"], n)
+
     def postprocess(self, lines) -> list[str]:
         """Target-side tokenised, truecased lines → detokenised, recased text (for test.hyp)."""
         return pp.Postprocessor(self.tgt)(lines)
@@ -98,6 +104,16 @@ class Prepared:
         d = runs_root() / self.name / f"{self.src}-{self.tgt}" / system
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+
+def sample_indices(total: int, n: int | None, seed: int = SEED) -> list[int]:
+    """``n`` of ``range(total)`` drawn with a generator seeded by ``seed``, ascending (all if ``n`` is
+    ``None`` or ``n >= total``)."""
+    if n is None or n >= total:
+        return list(range(total))
+    if n <= 0:
+        raise UserError(f"a sample needs a positive size (got {n})")
+    return sorted(random.Random(seed).sample(range(total), n))
 
 
 def _stats(lines: list[str]) -> dict:

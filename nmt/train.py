@@ -13,8 +13,8 @@ The recipe (Bahdanau et al. 2015 §4.2 and Appendix B, with modern defaults):
   ``min_lr``; no warm-up;
 * dropout inside the model (its config); length-bucketed batches with a target-token budget
   (:mod:`nmt.data`);
-* every ``eval_every`` steps: greedy decoding of the dev set (the first ``eval_dev_size``
-  sentences), post-processed exactly like the final output, BLEU by sacreBLEU against the raw
+* every ``eval_every`` steps: greedy decoding of the dev set (a seeded random sample of
+  ``eval_dev_size`` sentences, :meth:`data.prepare.Prepared.dev_sample`), post-processed exactly like the final output, BLEU by sacreBLEU against the raw
   reference; the best model is kept (``best.pt``) and training stops early after ``patience``
   evaluations without improvement (or at ``epochs`` / ``max_minutes`` / ``max_steps``);
 * ``last.pt`` (every ``save_every`` steps and at every evaluation) holds everything needed to
@@ -66,7 +66,7 @@ OPTIONAL_OFF = {"amp": "off", "sampled_softmax": 0, "bpe_merges": 0}
 #: Defaults for keys a profile may leave out.
 DEFAULTS = {
     "attention": "bahdanau", "bidirectional": None, "tie_embeddings": False, "readout": None,
-    "batch_sents": None, "clip": 1.0, "lr_decay": 0.5, "min_lr": 1e-5, "max_steps": None,
+    "batch_sents": None, "clip": 1.0, "lr_decay": 0.5, "min_lr": 1e-5, "max_steps": None, "max_minutes": None,
     "save_every": 200, "log_every": 20, "eval_dev_size": None, "label_smoothing": 0.0,
     "length_penalty": 1.0, "decode_batch": 64, "amp": "off",
     "sampled_softmax": 0, "bpe_merges": 0,
@@ -95,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--force", action="store_true", help="retrain from scratch even if a finished or resumable run exists")
     g = ap.add_argument_group("profile overrides (default: the profile's value)")
     for name, typ, text in [
-        ("epochs", int, "maximum epochs"), ("max-minutes", float, "stop training after this much wall time"),
-        ("max-steps", int, "stop after this many updates"), ("batch-tokens", int, "padded tokens per batch"),
+        ("epochs", int, "maximum epochs"), ("max-minutes", float, "an explicit wall-time cap (0 = none, the default): results then depend on the "
+                                "machine's speed; scores.json and the report say when it cut training short"),
+        ("max-steps", int, "the update budget: stop after this many updates (early stopping may stop sooner)"), ("batch-tokens", int, "padded tokens per batch"),
         ("batch-sents", int, "maximum sentences per batch"), ("lr", float, "Adam learning rate"),
         ("emb", int, "embedding size"), ("hidden", int, "RNN hidden size"), ("layers", int, "RNN layers"),
         ("dropout", float, "dropout"), ("label-smoothing", float, "label smoothing epsilon"),
@@ -134,7 +135,7 @@ def resolve_config(args: argparse.Namespace) -> dict:
     cfg["seed"] = args.seed
     cfg["train_size"] = args.train_size
     for key in ("epochs", "batch_tokens", "emb", "hidden", "layers", "eval_every", "beam", "max_len", "save_every",
-                "log_every", "vocab_size"):
+                "log_every", "vocab_size", "max_steps"):
         if cfg.get(key) is not None and cfg[key] <= 0:
             raise UserError(f"--{key.replace('_', '-')} must be positive (got {cfg[key]})")
     if cfg["bpe_merges"] < 0:
@@ -302,9 +303,9 @@ def train(p, run_dir: Path, cfg: dict, settings: dict, *, device: str = "auto", 
     dev_refs = read_lines(p.ref("dev"))
     if len(dev_refs) != len(splits["dev"][0]):
         raise UserError(f"{p.ref('dev')} has {len(dev_refs):,} lines but {p.file('dev', 'src')} has {len(splits['dev'][0]):,}")
-    n_dev = len(splits["dev"][0]) if cfg["eval_dev_size"] is None else min(cfg["eval_dev_size"], len(splits["dev"][0]))
-    dev_data = ParallelData.from_tokens(splits["dev"][0][:n_dev], None, src_vocab)
-    dev_refs = dev_refs[:n_dev]
+    dev_idx = p.dev_sample(cfg["eval_dev_size"])   # seeded random sample, never the first N lines
+    dev_data = ParallelData.from_tokens([splits["dev"][0][i] for i in dev_idx], None, src_vocab)
+    dev_refs = [dev_refs[i] for i in dev_idx]
 
     # -- model, optimiser, schedule (seeded) ----------------------------------------------------
     seed = cfg["seed"]

@@ -270,13 +270,14 @@ def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, s
                   "table_limit": cfg["table_limit"]}
     model_inputs = {"phrase_table": table_path, "lm": lm_path}
 
-    # --- 4. MERT on the first tune_dev_size dev sentences ---------------------------------
+    # --- 4. MERT on a seeded random sample of tune_dev_size dev sentences --------------------
     weights_path = out / "weights.json"
-    dev_src_all = read_tokenized(p.file("dev", "src"))
-    dev_ref_tok_all = read_tokenized(p.file("dev", "tgt"))
-    n_tune = len(dev_src_all) if cfg["tune_dev_size"] is None else min(cfg["tune_dev_size"], len(dev_src_all))
-
-    dev_refs_raw = read_lines(p.ref("dev"))[:n_tune]
+    tune_idx = p.dev_sample(cfg["tune_dev_size"])
+    dev_src_all, dev_ref_tok_all = ([toks[i] for i in tune_idx] for toks in
+                                    (read_tokenized(p.file("dev", "src")), read_tokenized(p.file("dev", "tgt"))))
+    n_tune = len(tune_idx)
+    raw = read_lines(p.ref("dev"))
+    dev_refs_raw = [raw[i] for i in tune_idx]
     dev_out = {which: (out / f"dev.{which}.tok", out / f"dev.{which}.hyp") for which in ("default", "tuned")}
 
     def dev_result(which: str, tokens: list[list[str]], seconds: float) -> dict:
@@ -330,7 +331,7 @@ def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, s
                           {**model_inputs, "dev_src": p.file("dev", "src"), "dev_ref": p.file("dev", "tgt"),
                            "dev_ref_raw": p.ref("dev"), **({"weights_from": source_weights} if source_weights else {})},
                           {**decode_cfg, "tune": settings["tune"], "tune_dev_size": cfg["tune_dev_size"],
-                           "nbest": cfg["nbest"], "mert_iterations": cfg["mert_iterations"],
+                           "tune_dev_sample": "seeded random" if cfg["tune_dev_size"] else "all", "nbest": cfg["nbest"], "mert_iterations": cfg["mert_iterations"],
                            "restarts": restarts, "seed": SEED}, stamp_dir=out).run(tune_step, log, force)
     tuned = read_weights(weights_path)
     log(f"tuned weights: " + ", ".join(f"{n}={w:+.4f}" for n, w in zip(FEATURES, tuned)))
@@ -394,7 +395,7 @@ def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, s
         "train_seconds": round(sum(step_seconds[k] for k in ("align", "phrases", "lm", "tune")), 2),
         "decode_seconds": test_tuned["decode_seconds"], "decode_sents_per_s": test_tuned["decode_sents_per_s"],
         "tune_dev_sentences": n_tune, "dev_sentences": results["dev_tuned"]["sentences"],
-        "dev_bleu_on": "the tuning sentences (first tune_dev_size of dev)",
+        "dev_bleu_on": "the tuning sentences (a seeded random sample of tune_dev_size dev sentences)",
         "weights": {"features": list(FEATURES), "default": [float(x) for x in DEFAULT_WEIGHTS],
                     "tuned": [float(x) for x in tuned]},
         "mert": {k: stamps["tune"]["info"].get(k) for k in ("stop", "iterations_run", "best_dev_bleu_tokenised", "seed")},

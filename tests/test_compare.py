@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import os
 import random
 import sys
 from html.parser import HTMLParser
@@ -154,13 +155,18 @@ def test_paired_bootstrap_matches_sacrebleu_paired_bs(real_refs):
 
 def test_plan_names_and_commands():
     jobs = experiments.plan("multi30k", "de", "en", "tiny", 200)
-    assert [j.system for j in jobs] == ["pbsmt", "rnnenc", "rnnsearch", "rnnsearch-v50", "rnnsearch-v100",
+    assert [j.system for j in jobs] == ["pbsmt", "rnnsearch", "rnnenc", "rnnsearch-v50", "rnnsearch-v100",
                                         "pbsmt-n100", "rnnsearch-n100"]
     j = {x.system: x for x in jobs}
     assert j["rnnsearch-v50"].command()[1:] == ["-m", "nmt", "train", "--corpus", "multi30k", "--src", "de", "--tgt", "en",
                                                 "--profile", "tiny", "--arch", "rnnsearch", "--vocab-size", "50",
                                                 "--system", "rnnsearch-v50"]
     assert j["pbsmt-n100"].command()[1:4] == ["-m", "smt", "train"] and "--train-size" in j["pbsmt-n100"].args
+    assert j["pbsmt-n100"].after == ("pbsmt",) and j["rnnsearch"].max_steps == 40
+    assert j["rnnenc"].command(1)[-2:] == ["--threads", "1"] and j["pbsmt"].command(2)[-2:] == ["--processes", "2"]
+    assert experiments.resolve_jobs("3", 1) == 3 and experiments.resolve_jobs("auto", 1) == (os.cpu_count() or 1)
+    with pytest.raises(UserError, match="--jobs"):
+        experiments.resolve_jobs("many", 1)
     assert experiments.train_sizes(1000, [0.125, 0.25, 0.5, 1.0]) == [125, 250, 500]
 
 
@@ -171,7 +177,7 @@ def test_run_jobs_skips_done_and_reports_failures(tmp_path, capsys):
     (done / "scores.json").write_text(json.dumps({"corpus_hash": "H", "bleu": 1.0}))
 
     class Failing(experiments.Job):
-        def command(self):
+        def command(self, threads=None):
             return [sys.executable, "-c", "import sys; sys.exit(3)"]
 
     jobs = [experiments.Job("pbsmt", "smt"), Failing("rnnenc", "nmt")]
@@ -180,6 +186,26 @@ def test_run_jobs_skips_done_and_reports_failures(tmp_path, capsys):
     assert failed == ["rnnenc"]
     assert "[1/2] pbsmt: up to date" in out and "[2/2] training rnnenc" in out and "FAILED (exit 3)" in out
     assert not experiments.is_done(done, "other-hash", "tiny")
+
+
+def test_run_jobs_in_parallel_respects_dependencies(tmp_path, capsys):
+    """Two at a time: a job waits for the system it needs; one that needs a failed system is skipped."""
+    log = tmp_path / "order.txt"
+
+    class Writes(experiments.Job):
+        def command(self, threads=None):
+            code = (f"import time, sys; time.sleep({0.6 if self.system == 'a' else 0.1}); "
+                    f"open({str(log)!r}, 'a').write('{self.system}\\n'); sys.exit({3 if self.system == 'c' else 0})")
+            return [sys.executable, "-c", code]
+
+    jobs = [Writes("a", "smt"), Writes("b", "nmt"), Writes("a2", "smt", after=("a",)), Writes("c", "nmt"),
+            Writes("c2", "smt", after=("c",))]
+    failed = experiments.run_jobs(jobs, lambda s: tmp_path / s, "H", "tiny", runs_dir=tmp_path, n_jobs=2, status_every=0.2)
+    order = log.read_text().split()
+    assert sorted(failed) == ["c", "c2"] and sorted(order) == ["a", "a2", "b", "c"]
+    assert order.index("a2") > order.index("a") and order.index("b") < order.index("a")  # b ran beside a
+    out = capsys.readouterr().out
+    assert "c2: skipped (c failed)" in out and (tmp_path / "b" / "job.log").is_file()
 
 
 # --------------------------------------------------------------------------------------------

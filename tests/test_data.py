@@ -125,3 +125,17 @@ def test_write_lines_atomic(tmp_path):
     assert target.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
     with pytest.raises(UserError, match="no such file"):
         read_lines(tmp_path / "missing.txt")
+
+
+def test_dev_sample_is_seeded_and_spread_over_dev():
+    """MERT's and early stopping's dev subsets: a seeded sample over the whole of dev, never its head."""
+    from data.prepare import sample_indices
+    a = sample_indices(981, 150)
+    assert a == sample_indices(981, 150) and a == sorted(set(a)) and len(a) == 150
+    assert a != list(range(150)) and sample_indices(981, 150, seed=7) != a
+    # spread: every tenth of the dev set holds some of the sample (a head sample would fill one tenth)
+    assert all(any(981 * k // 10 <= i < 981 * (k + 1) // 10 for i in a) for k in range(10))
+    assert sample_indices(20, None) == list(range(20)) == sample_indices(20, 50)
+    with pytest.raises(UserError):
+        sample_indices(20, 0)
+

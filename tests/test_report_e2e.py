@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 from html.parser import HTMLParser
@@ -23,7 +24,7 @@ def test_make_report_end_to_end(tmp_path):
     corpus = make_tiny_corpus(tmp_path / "mini", n_train=160, n_dev=20, n_test=40)
     env = dict(os.environ, MT_BUILD_DIR=str(tmp_path / "build"), MT_RUNS_DIR=str(tmp_path / "runs"),
                MT_REPORT_DIR=str(tmp_path / "report"), MT_NO_PROGRESS="1")
-    cmd = ["make", "-s", "report", f"CORPUS={corpus}", "SRC=de", "TGT=en", "PROFILE=tiny"]
+    cmd = ["make", "-s", "report", f"CORPUS={corpus}", "SRC=de", "TGT=en", "PROFILE=tiny", "JOBS=1"]
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     out = tmp_path / "report" / "mini-de-en"
@@ -47,3 +48,16 @@ def test_make_report_end_to_end(tmp_path):
     assert r2.returncode == 0, r2.stderr[-3000:]
     assert "training" not in r2.stdout and r2.stdout.count("up to date") >= 7
     assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("scores.json")}
+
+    # the same study with two systems trained at a time gives the same systems, to the update and the word
+    env2 = dict(env, MT_RUNS_DIR=str(tmp_path / "runs2"), MT_REPORT_DIR=str(tmp_path / "report2"))
+    r3 = subprocess.run([*cmd[:-1], "JOBS=2"], cwd=ROOT, env=env2, capture_output=True, text=True)
+    assert r3.returncode == 0, r3.stdout[-3000:] + r3.stderr[-3000:]
+    assert "2 at a time" in r3.stdout
+    seq, par = tmp_path / "runs" / "mini" / "de-en", tmp_path / "runs2" / "mini" / "de-en"
+    names = sorted(d.name for d in seq.iterdir() if (d / "scores.json").is_file())
+    assert names == sorted(d.name for d in par.iterdir() if (d / "scores.json").is_file()) and len(names) >= 7
+    for name in names:
+        a, b = (json.loads((d / name / "scores.json").read_text()) for d in (seq, par))
+        assert (a["bleu"], a.get("steps"), a.get("best_step")) == (b["bleu"], b.get("steps"), b.get("best_step")), name
+        assert (seq / name / "test.hyp").read_bytes() == (par / name / "test.hyp").read_bytes(), name
