@@ -9,7 +9,8 @@ The systems (``report`` section of the profile decides the sizes):
 ``pbsmt``           ``python -m smt train``                     (the phrase-based baseline)
 ``rnnenc``          ``python -m nmt train --arch rnnenc``        (Cho et al. 2014)
 ``rnnsearch``       ``python -m nmt train --arch rnnsearch``     (Bahdanau et al. 2015)
-``rnnsearch-vK``    ``… --arch rnnsearch --vocab-size K --system rnnsearch-vK``  (vocabulary curve)
+``rnnsearch-vK``    ``… --arch rnnsearch --vocab-size K [--bpe-merges 0] --system rnnsearch-vK``  (vocabulary
+                    curve: word shortlists of K words, beside a main rnnsearch of BPE units)
 ``pbsmt-nN``        ``python -m smt train --train-size N --system pbsmt-nN --weights-from pbsmt`` (learning curve)
 ``rnnsearch-nN``    ``… --arch rnnsearch --train-size N --system rnnsearch-nN``
 ==================  ===================================================================
@@ -71,9 +72,10 @@ def plan(corpus: str, src: str, tgt: str, profile: str, train_total: int) -> lis
     jobs = [Job("pbsmt", "smt", list(common)),
             Job("rnnsearch", "nmt", [*common, "--arch", "rnnsearch"], max_steps=steps),
             Job("rnnenc", "nmt", [*common, "--arch", "rnnenc"], max_steps=steps)]
+    words = ["--bpe-merges", "0"] if nmt.get("bpe_merges") else []  # shortlists are of words
     for k in sorted(set(rep["vocab_sizes"])):
-        if k != nmt["vocab_size"]:
-            jobs.append(Job(f"rnnsearch-v{k}", "nmt", [*common, "--arch", "rnnsearch", "--vocab-size", str(k),
+        if words or k != nmt["vocab_size"]:
+            jobs.append(Job(f"rnnsearch-v{k}", "nmt", [*common, "--arch", "rnnsearch", "--vocab-size", str(k), *words,
                                                        "--system", f"rnnsearch-v{k}"], "vocab", max_steps=steps))
     for n in train_sizes(train_total, rep["train_fractions"]):
         # learning-curve points reuse the weights MERT found for the full system (no re-tuning)

@@ -86,13 +86,19 @@ def length_curve(df: pd.DataFrame, stem: str | Path, title: str = "") -> bytes:
 
 
 def vocab_curve(df: pd.DataFrame, stem: str | Path, reference: pd.DataFrame | None = None, title: str = "") -> bytes:
-    """``df``: RNNsearch rows (vocab_size, bucket in {all, no-unk}, bleu, CI); ``reference``: PBSMT rows
+    """``df``: RNNsearch rows (vocab_size, bucket in {all, no-unk}, bleu, CI; bucket ``bpe``: the BPE
+    model, a horizontal line); ``reference``: PBSMT rows
     (bucket ``all`` without vocab_size → a horizontal line; ``no-unk`` per vocab_size → dashed curve)."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for bucket, style, marker in (("all", "-", "o"), ("no-unk", "--", "s")):
         g = df[df["bucket"] == bucket].sort_values("vocab_size")
         if len(g):
             _band(ax, g["vocab_size"].to_numpy(float), g, f"RNNsearch, {bucket} sentences", _colour("rnnsearch"), style, marker)
+    bpe = df[df["bucket"] == "bpe"]
+    if len(bpe):  # the main model reads BPE units: no word is unknown to it
+        r = bpe.iloc[0]
+        ax.axhline(r["bleu"], color=_colour("rnnsearch"), lw=1.2, ls=":", label="RNNsearch, BPE units (no unknown words)")
+        ax.axhspan(r["ci_low"], r["ci_high"], color=_colour("rnnsearch"), alpha=0.08, lw=0)
     if reference is not None and len(reference):
         allrow = reference[(reference["bucket"] == "all")]
         if len(allrow):

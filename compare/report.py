@@ -208,7 +208,8 @@ def analyse(systems: dict[str, System], src_tok: Sequence[str], tgt_tok: Sequenc
     tgt_toks = [line.split() for line in tgt_tok]
     main_k = get(profile, "nmt").get("vocab_size")
     vocab_models = [(s.size, s) for s in systems.values() if s.family == "rnnsearch" and s.kind == "v"]
-    if "rnnsearch" in systems and main_k and not any(k == main_k for k, _ in vocab_models):
+    main_bpe = "rnnsearch" in systems and (systems["rnnsearch"].dir / "bpe.codes").is_file()
+    if "rnnsearch" in systems and main_k and not main_bpe and not any(k == main_k for k, _ in vocab_models):
         vocab_models.append((int(main_k), systems["rnnsearch"]))
     for k, s in sorted(vocab_models, key=lambda t: t[0]):
         vs, vt = s.dir / "vocab.src.txt", s.dir / "vocab.tgt.txt"
@@ -237,6 +238,13 @@ def analyse(systems: dict[str, System], src_tok: Sequence[str], tgt_tok: Sequenc
             "output <unk> rate": unk_rate(s.hyps),
             "no-unk sentences": int(len(idx)),
         })
+    if main_bpe and vocab_models:  # the open-vocabulary point beside the word shortlists
+        s = systems["rnnsearch"]
+        units = s.dir / "vocab.tgt.txt"
+        vocab_rows.append({"system": "rnnsearch (BPE units)", "K": len(bk.read_vocab(units)) if units.is_file() else None,
+                           "vocab.src": None, "vocab.tgt": None, "source OOV rate": 0.0, "reference OOV rate": 0.0,
+                           "output <unk> rate": unk_rate(s.hyps), "no-unk sentences": len(s.hyps)})
+        rows.append(_row("vocab", "rnnsearch", "bpe", bootstrap_ci(s.stats, n_boot, SEED, w_all), train_size=s.train_size))
     if "pbsmt" in systems and vocab_models:
         rows.append(_row("vocab", "pbsmt", "all", bootstrap_ci(systems["pbsmt"].stats, n_boot, SEED, w_all),
                          train_size=systems["pbsmt"].train_size))

@@ -12,10 +12,12 @@ import contextlib
 import gzip
 import hashlib
 import io
+import argparse
 import json
 import os
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -27,6 +29,17 @@ MAX_LINE_CHARS = 100_000
 
 class UserError(Exception):
     """A problem with the user's input or settings, reported as one line and exit status 2."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` that shows each option's default once: appended as "(default: X)" unless the help
+    text already speaks of its default, or there is none to show (``None``, ``False``)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
 
 
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
@@ -64,8 +77,31 @@ def dispatch(package: str, commands: dict[str, tuple[str, str]], argv: Sequence[
     return importlib.import_module(f"{package}.{module}").main(argv[1:])
 
 
-def _open_binary(path: Path):
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+#: What reading a damaged or unreadable (possibly gzip) file raises; callers turn it into one line.
+READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def open_binary(path: str | os.PathLike):
+    """The one gzip-aware open: ``path`` read as bytes, decompressed when it ends in ``.gz``.
+    :class:`UserError` for a missing file, a directory or no permission."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise UserError(f"{path}: is a directory, not a file")
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+        return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    except PermissionError:
+        raise UserError(f"{path}: permission denied") from None
+
+
+def read_error(path: str | os.PathLike, exc: BaseException) -> UserError:
+    """One line for an exception of :data:`READ_ERRORS` while reading ``path``."""
+    path = Path(path)
+    if isinstance(exc, PermissionError):
+        return UserError(f"{path}: permission denied")
+    hint = " — a damaged gzip file?" if path.suffix == ".gz" else ""
+    return UserError(f"{path}: cannot read ({exc}){hint}")
 
 
 def read_lines(path: str | os.PathLike, *, allow_empty_lines: bool = True,
@@ -77,24 +113,25 @@ def read_lines(path: str | os.PathLike, *, allow_empty_lines: bool = True,
     ``allow_empty_lines``) or a line longer than ``max_chars`` characters.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
     lines: list[str] = []
     try:
-        with _open_binary(path) as fh:
+        with open_binary(path) as fh:
             for n, raw in enumerate(fh, 1):
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise UserError(f"{path}:{n}: invalid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from None
+                if n == 1 and line.startswith("\ufeff"):  # a UTF-8 byte-order mark is not text
+                    line = line[1:]
+                    print(f"note: {path}: UTF-8 byte-order mark at the start removed", file=sys.stderr)
                 line = line.rstrip("\n").rstrip("\r")
                 if len(line) > max_chars:
                     raise UserError(f"{path}:{n}: line of {len(line):,} characters (limit {max_chars:,})")
                 if not allow_empty_lines and not line.strip():
                     raise UserError(f"{path}:{n}: empty line")
                 lines.append(line)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise UserError(f"{path}: cannot read ({exc})") from None
+    except READ_ERRORS as exc:
+        raise read_error(path, exc) from None
     if not lines and not allow_empty_file:
         raise UserError(f"{path}: empty file")
     return lines
@@ -169,9 +206,12 @@ def read_json(path: str | os.PathLike):
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file's bytes (as stored, i.e. of the .gz for gzip files)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as exc:
+        raise read_error(path, exc) from None
     return h.hexdigest()
 
 

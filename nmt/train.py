@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from data import profiles
-from data.io import UserError, atomic_write, progress, read_json, read_lines, read_tokenized, write_json, write_lines
+from data.io import HelpFormatter, UserError, atomic_write, progress, read_json, read_lines, read_tokenized, write_json, write_lines
 from data.prepare import add_corpus_args, prepared_from_args
 from nmt.data import ParallelData, make_batches, shard
 from nmt.runtime import all_or, cpu_has_fast_bf16, dist_info, pick_device, resolve_amp, rng_states, set_rng_states, set_threads
@@ -83,13 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "translate the test set with the best checkpoint (beam search) and score it. "
                     "Re-running resumes an interrupted run and does nothing for a finished one. "
                     "Sizes come from the profile's \"nmt\" section (data/profiles.py); options override them.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     add_corpus_args(ap)
     ap.add_argument("--arch", choices=["rnnenc", "rnnsearch"], default="rnnsearch", help="model architecture")
     ap.add_argument("--system", default=None, help="run folder name under runs/<corpus>/<src>-<tgt>/ (default: the arch)")
     ap.add_argument("--vocab-size", type=int, default=None, help="vocabulary cap per side incl. 4 specials (profile)")
     ap.add_argument("--train-size", type=int, default=None, help="train on a deterministic subset of N pairs (default: all)")
-    ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    ap.add_argument("--device", default="auto", help="auto (CUDA, else Apple MPS, else the CPU), cpu, cuda, cuda:N or mps")
     ap.add_argument("--seed", type=int, default=profiles.SEED, help="seed of weights, data order and dropout")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
     ap.add_argument("--force", action="store_true", help="retrain from scratch even if a finished or resumable run exists")
@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--amp", choices=["off", "bf16", "auto"], default=None,
                    help="mixed precision for training: bf16 autocast (weights and Adam stay fp32; "
                         "~2x on CPUs with AVX512-BF16/AMX); auto = bf16 where the hardware has it")
+    g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
+                   help="encoder reads both ways (default: the paper's choice, yes for rnnsearch, no for rnnenc; "
+                        "for rnnenc, c then also holds the backward state that ends at the first word)")
     g.add_argument("--attention", choices=["bahdanau", "luong-dot", "luong-general"], default=None,
                    help="attention scoring (rnnsearch)")
     return ap
@@ -123,11 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve_config(args: argparse.Namespace) -> dict:
     """The profile's "nmt" section + defaults + command-line overrides → the train config."""
     cfg = dict(DEFAULTS)
-    cfg.update(profiles.get(args.profile, "nmt"))
+    prof = profiles.get(args.profile, "nmt")
+    per_arch = prof.pop("per_arch", {})     # e.g. {"rnnenc": {"bidirectional": True}}
+    cfg.update(prof)
+    cfg.update(per_arch.get(args.arch, {}))
     for key in ["epochs", "max_minutes", "max_steps", "batch_tokens", "batch_sents", "lr", "emb", "hidden", "layers",
                 "dropout", "label_smoothing", "eval_every", "eval_dev_size", "patience", "beam", "max_len",
                 "save_every", "log_every", "cell", "attention", "vocab_size", "amp", "sampled_softmax",
-                "bpe_merges"]:
+                "bpe_merges", "bidirectional"]:
         v = getattr(args, key, None)
         if v is not None:
             cfg[key] = v

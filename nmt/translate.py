@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from data.io import UserError, progress, read_lines, write_lines
+from data.io import HelpFormatter, UserError, progress, read_lines, write_lines
 from nmt.data import ParallelData, make_batches
 from nmt.runtime import pick_device, set_threads
 from nmt.vocab import UNK_TOKEN, Vocab
@@ -121,7 +121,7 @@ def _bpe_of(ckpt_path: Path, ckpt: dict):
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m nmt translate",
                                  description="Translate a tokenised file (one sentence a line) with an NMT checkpoint.",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=HelpFormatter)
     ap.add_argument("--checkpoint", required=True, help="a best.pt / last.pt written by `python -m nmt train`")
     ap.add_argument("--input", required=True, help="tokenised source text")
     ap.add_argument("--output", required=True, help="where to write the tokenised translations")
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "copying it — a Moses phrase table (its best one-word translation of each word by "
                          "phi(e|f), e.g. the pbsmt system's phrase-table.gz) or a 'source<TAB>target' file")
     ap.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
-    ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    ap.add_argument("--device", default="auto", help="auto (CUDA, else Apple MPS, else the CPU), cpu, cuda, cuda:N or mps")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
     ap.add_argument("--src-vocab", default=None, help="source vocabulary (default: vocab.src.txt beside the checkpoint)")
     ap.add_argument("--tgt-vocab", default=None, help="target vocabulary (default: vocab.tgt.txt beside the checkpoint)")

@@ -3,6 +3,15 @@
 # Idempotent: every step leaves a stamp and is skipped when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Any Python torch 2.13 has wheels for (>= 3.10); 3.11 preferred when present (what CI and the
+# measurements use). PYTHON=/path/to/python overrides.
+if [ -z "${PYTHON:-}" ]; then
+  for cand in python3.11 python3.12 python3.13 python3.10 python3; do
+    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null; then
+      PYTHON=$cand; break
+    fi
+  done
+fi
 PY=${PYTHON:-python3.11}
 VENV=.venv
 TOOLS=tools
@@ -12,17 +21,18 @@ TORCH_VERSION=2.13.0
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 if ! command -v "$PY" >/dev/null 2>&1; then
-  say "needs Python 3.11 ($PY not found); set PYTHON=/path/to/python3.11"; exit 1
+  say "needs Python 3.10-3.13 (none found); set PYTHON=/path/to/python3"; exit 1
 fi
 
 # 1. virtual environment + Python packages ---------------------------------------------
-if [ ! -f "$VENV/.stamp-packages" ] || [ requirements.txt -nt "$VENV/.stamp-packages" ]; then
+STAMP="torch==$TORCH_VERSION $(cksum < requirements.txt)"
+if [ ! -f "$VENV/.stamp-packages" ] || [ "$(cat "$VENV/.stamp-packages")" != "$STAMP" ]; then
   [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PY" -m venv "$VENV"; }
   say "installing torch==$TORCH_VERSION (CPU wheel) first"
   "$VENV/bin/pip" install -q "torch==$TORCH_VERSION"
   say "installing requirements.txt (kenlm compiles, ~1 min)"
   "$VENV/bin/pip" install -q -r requirements.txt
-  touch "$VENV/.stamp-packages"
+  printf '%s' "$STAMP" > "$VENV/.stamp-packages"
 fi
 
 # 2. KenLM estimator binaries -------------------------------------------------------------

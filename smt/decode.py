@@ -81,7 +81,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from data.io import UserError, atomic_write, progress, read_tokenized
+from data.io import HelpFormatter, UserError, atomic_write, progress, read_tokenized
 from smt.lm import load_lm
 
 #: The log-linear model's features, in the fixed order used by the decoder, MERT and weights files.
@@ -688,7 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m smt decode",
         description="Phrase-based stack decoding (Koehn 2004): translate tokenised source sentences "
                     "with a Moses phrase table, a KenLM language model and log-linear weights.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--phrase-table", required=True, help="Moses phrase table (text, .gz ok)")
     p.add_argument("--lm", required=True, help="KenLM language model (ARPA or binary)")
     p.add_argument("--input", required=True, help="tokenised source text, one sentence a line (empty lines -> empty output)")

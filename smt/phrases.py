@@ -48,7 +48,7 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from data.io import UserError, atomic_write, progress, read_lines
+from data.io import READ_ERRORS, UserError, atomic_write, open_binary, progress, read_error, read_lines
 
 MAX_PHRASE_LENGTH = 7
 TABLE_LIMIT = 20
@@ -73,13 +73,6 @@ class PhraseOption(NamedTuple):
     e: tuple[str, ...]            #: target phrase
     scores: np.ndarray            #: float64[4]: φ(f|e), lex(f|e), φ(e|f), lex(e|f) (probabilities)
     alignment: tuple[tuple[int, int], ...]  #: within-phrase (source, target) word links
-
-
-def _open_text(path: Path):
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-    return raw
 
 
 def source_ngrams(sentences: Iterable[Sequence[str]], max_n: int = 20) -> set[tuple[str, ...]]:
@@ -115,7 +108,7 @@ def read_phrase_table(path, table_limit: int | None = None,
     table: dict[tuple[str, ...], list[PhraseOption]] = defaultdict(list)
     n = 0
     try:
-        with _open_text(path) as fh:
+        with open_binary(path) as fh:
             for n, raw in enumerate(fh, 1):
                 if keep is not None and raw[:raw.find(b" ||| ")] not in keep:
                     continue
@@ -146,8 +139,8 @@ def read_phrase_table(path, table_limit: int | None = None,
                 if len(fields) >= 4 and fields[3].strip():
                     alignment = _parse_points(fields[3], len(f), len(e), path, n, "in the phrase pair")
                 table[f].append(PhraseOption(e, scores, alignment))
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise UserError(f"{path}: cannot read ({exc})") from None
+    except READ_ERRORS as exc:
+        raise read_error(path, exc) from None
     if n == 0:
         raise UserError(f"{path}: empty phrase table")
     for f, options in table.items():

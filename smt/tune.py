@@ -45,7 +45,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from data.io import UserError, progress, read_json, read_tokenized, write_json
+from data.io import HelpFormatter, UserError, progress, read_json, read_tokenized, write_json
 
 MAX_ORDER = 4
 #: Columns of a sufficient-statistics row: m_1..m_4, t_1..t_4, c (hyp length), r (ref length).
@@ -433,7 +433,7 @@ def decoder_nbest_fn(decoder, sentences: list[list[str]], nbest: int, processes:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m smt tune", description=__doc__.split("\n\n")[0] + " Writes a weights JSON file.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--phrase-table", required=True, help="Moses phrase table (text, .gz ok)")
     p.add_argument("--lm", required=True, help="KenLM model (binary or ARPA)")
     p.add_argument("--src", required=True, help="tokenised dev source, one sentence a line")

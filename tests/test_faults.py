@@ -1,0 +1,80 @@
+"""Faults and bad input (issue: reliability): one clear line, exit status 2, no traceback, no silent damage."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from data.io import UserError, read_lines
+from tests.conftest import ROOT
+
+
+def cli(*args, env=None, expect=2) -> str:
+    r = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, "MT_NO_PROGRESS": "1", **(env or {})}, timeout=300)
+    assert r.returncode == expect, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    return r.stderr
+
+
+def corrupt_gzip(path, text: str) -> None:
+    """A gzip file whose deflate stream has bytes flipped in the middle (not merely truncated)."""
+    raw = bytearray(gzip.compress(text.encode("utf-8")))
+    mid = len(raw) // 2
+    for i in range(mid, mid + 40):
+        raw[i] ^= 0x5A
+    path.write_bytes(bytes(raw))
+
+
+def test_corrupt_gzip_is_one_line(tmp_path):
+    bad = tmp_path / "hyp.txt.gz"
+    corrupt_gzip(bad, "".join(f"sentence number {i} of a longer text\n" for i in range(5000)))
+    with pytest.raises(UserError, match="hyp.txt.gz: cannot read .*damaged gzip"):
+        read_lines(bad)
+    ref = tmp_path / "ref.txt"
+    ref.write_text("a b\n")
+    err = cli("compare", "score", "--hyp", str(bad), "--ref", str(ref))
+    assert err.strip().count("\n") == 0 and "hyp.txt.gz" in err
+
+
+def test_byte_order_mark_is_stripped(tmp_path):
+    text = "The cat sat on the mat .\nA second line here .\n"
+    plain, bom = tmp_path / "a.txt", tmp_path / "b.txt"
+    plain.write_text(text, encoding="utf-8")
+    bom.write_bytes("\ufeff".encode("utf-8") + text.encode("utf-8"))
+    assert read_lines(bom) == read_lines(plain)
+    r = subprocess.run([sys.executable, "-m", "compare", "score", "--hyp", str(bom), "--ref", str(plain)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["bleu"] == 100.0 and "byte-order mark" in r.stderr
+
+
+def test_a_directory_is_not_a_file(tmp_path):
+    with pytest.raises(UserError, match="is a directory"):
+        read_lines(tmp_path)
+
+
+def test_unreadable_file_is_one_line(tmp_path):
+    f = tmp_path / "secret.txt"
+    f.write_text("x\n")
+    f.chmod(0)
+    if os.geteuid() == 0:  # root reads anything: check as an unprivileged user instead
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                            "import sys; sys.path.insert(0, sys.argv[2]); from data.io import read_lines, UserError\n"
+                            "try: read_lines(sys.argv[1])\nexcept UserError as e: print(e)", str(f), str(ROOT)],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0 and "setpriv" in r.stderr:
+            pytest.skip("setpriv is not available")
+        assert "permission denied" in r.stdout, r.stdout + r.stderr
+    else:
+        with pytest.raises(UserError, match="permission denied"):
+            read_lines(f)
+
+
+def test_zero_update_budget_is_refused(tmp_path):
+    err = cli("nmt", "train", "--corpus", "bible", "--max-steps", "0", env={"MT_RUNS_DIR": str(tmp_path)})
+    assert "--max-steps must be positive" in err
