@@ -319,7 +319,10 @@ def estimate(jobs: Sequence[Job], profile: str, train_total: int, threads: int, 
 def print_plan(jobs: Sequence[Job], est: dict[str, float], wall: float, n_jobs: int, threads: int) -> None:
     print(f"plan: {len(jobs)} systems to train, {n_jobs} at a time, {threads} thread(s) each", flush=True)
     for job in jobs:
-        budget = f"≤ {job.max_steps:,} updates, early stopping on dev BLEU" if job.max_steps else "align, extract, LM, MERT"
+        if job.max_steps:
+            budget = f"≤ {job.max_steps:,} updates, early stopping on dev BLEU"
+        else:
+            budget = "align, extract, LM" + (f", weights of {job.after[0]}" if job.after else ", MERT")
         print(f"  {job.system:<18} {job.stage}  {budget:<45} ~{est[job.system] / 60:5.1f} min", flush=True)
     print(f"estimated time on this machine: ≤ {wall / 60:.0f} min (from a short throughput probe; "
           f"early stopping usually ends NMT sooner)", flush=True)

@@ -118,6 +118,23 @@ def vocab_curve(df: pd.DataFrame, stem: str | Path, reference: pd.DataFrame | No
     return save(fig, stem)
 
 
+def rare_words_curve(df: pd.DataFrame, stem: str | Path, title: str = "") -> bytes:
+    """``df``: rows (system, bucket, f1) from :func:`compare.report.rare_words_table`, buckets in order."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    order = list(dict.fromkeys(df["bucket"]))
+    for system, g in df.groupby("system", sort=False):
+        g = g.set_index("bucket").reindex(order)
+        ax.plot(range(len(order)), g["f1"].to_numpy(float), marker="o", label=system, color=_colour(system))
+    ax.set_xticks(range(len(order)), order)
+    ax.set_xlabel("frequency of the word in the training target side")
+    ax.set_ylabel("word F-measure")
+    ax.set_ylim(0, 1)
+    ax.set_title(title or "Word accuracy by training frequency")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, stem)
+
+
 def learning_curve(df: pd.DataFrame, stem: str | Path, title: str = "") -> bytes:
     """``df``: rows of experiment ``learning`` (system family, train_size, bleu, CI)."""
     fig, ax = plt.subplots(figsize=(7, 4.2))

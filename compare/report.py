@@ -39,9 +39,10 @@ import pandas as pd
 
 from compare import buckets as bk
 from compare import plots
+from compare import rare_words as rw
 from compare.score import sentence_stats, unk_rate
 from compare.significance import ALPHA, bootstrap_ci, paired_bootstrap, resample_weights
-from data.io import UserError, atomic_write, progress, read_json, read_lines, sha256_file
+from data.io import UserError, atomic_write, progress, read_json, read_lines, read_tokenized, sha256_file
 from data.profiles import SEED, get
 
 #: Columns of results.csv, in this order.
@@ -114,6 +115,8 @@ class Study:
     bootstrap: int = 1000
     seed: int = SEED
     bucket_rule: str = ""
+    rare_words: pd.DataFrame | None = None
+    length_ratio: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,6 +337,46 @@ def findings(sig: pd.DataFrame, buckets: Sequence[bk.Bucket]) -> list[str]:
 # the page
 # --------------------------------------------------------------------------------------------
 
+#: The tokenised (pre-post-processing) output of a run folder: NMT writes test.tok.hyp, the PBSMT
+#: pipeline test.tuned.tok.
+TOK_HYP_NAMES = ("test.tok.hyp", "test.tuned.tok")
+
+
+def tokenised_output(s: System) -> list[list[str]] | None:
+    for name in TOK_HYP_NAMES:
+        if (s.dir / name).is_file():
+            lines = read_lines(s.dir / name, allow_empty_file=True)
+            return [line.split() for line in lines] if len(lines) == len(s.hyps) else None
+    return None
+
+
+def rare_words_table(systems: dict[str, System], tgt_tok: Sequence[str], train_tgt: Sequence[Sequence[str]]) -> pd.DataFrame:
+    """Word accuracy by training frequency (compare/rare_words.py) of every main system, one row per
+    (system, bucket)."""
+    counts = rw.train_counts(train_tgt)
+    refs = [line.split() for line in tgt_tok]
+    rows = []
+    for name in main_systems(systems):
+        hyps = tokenised_output(systems[name])
+        if hyps is None:
+            continue
+        for b in rw.word_accuracy(hyps, refs, counts):
+            rows.append({"system": name, **b.as_dict()})
+    return pd.DataFrame(rows, columns=["system", "bucket", "ref_words", "hyp_words", "precision", "recall", "f1"])
+
+
+def length_ratio_table(systems: dict[str, System], buckets: Sequence[bk.Bucket], tgt_tok: Sequence[str]) -> pd.DataFrame:
+    """Output/reference length ratio (tokens) per source-length bucket and main system."""
+    refs = [line.split() for line in tgt_tok]
+    t = pd.DataFrame({"bucket": [b.label for b in buckets], "n": [b.n for b in buckets]})
+    for name in main_systems(systems):
+        hyps = tokenised_output(systems[name])
+        if hyps is not None:
+            t[f"{name} len ratio"] = [round(rw.length_ratio([hyps[i] for i in b.indices], [refs[i] for i in b.indices]), 3)
+                                      for b in buckets]
+    return t
+
+
 def time_cap_notes(systems: dict[str, System]) -> list[str]:
     """A line for every system whose training was cut short by a wall-time cap (``--max-minutes``):
     its numbers then depend on the machine's speed and load, not only on the settings."""
@@ -539,6 +582,10 @@ def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs:
             lt[f"{name} BLEU"] = [g.loc[b.label, "bleu"] for b in s.buckets]
             lt[f"{name} 95% CI"] = [f"{g.loc[b.label, 'ci_low']:.2f}–{g.loc[b.label, 'ci_high']:.2f}" for b in s.buckets]
         parts.append(_table(lt))
+        if s.length_ratio is not None and s.length_ratio.shape[1] > 2:
+            parts.append("<p>Output length ÷ reference length (tokens) per bucket: below 1, the system under-translates "
+                         "(NMT is known to drop content from long sentences; Koehn &amp; Knowles 2017, §3.5).</p>")
+            parts.append(_table(s.length_ratio, "{:.3f}"))
     else:
         parts.append("<p><em>No systems.</em></p>")
 
@@ -558,6 +605,21 @@ def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs:
                  "deterministic subsets of the cleaned training data.</p>")
     parts.append(_img(images["learning"], "learning curve") if "learning" in images
                  else "<p><em>No pbsmt-nN / rnnsearch-nN systems.</em></p>")
+
+    parts.append("<h3>Rare words: word accuracy by training frequency</h3>")
+    parts.append("<p>Koehn &amp; Knowles (2017, §3.3) and compare-mt (Neubig et al. 2019): every reference and output "
+                 "word is bucketed by its count in the training target side; per bucket, precision, recall and F of "
+                 "the output words (clipped matches within each sentence, tokenised text). "
+                 "In <code>rare_words.csv</code>.</p>")
+    if "rare_words" in images:
+        parts.append(_img(images["rare_words"], "word F-measure by training frequency"))
+        rwt = s.rare_words.pivot(index="bucket", columns="system", values="f1")
+        rwt = rwt.reindex([b for _, _, b in rw.FREQ_BUCKETS])
+        rwt.insert(0, "reference words", s.rare_words.groupby("bucket")["ref_words"].first()
+                   .reindex([b for _, _, b in rw.FREQ_BUCKETS]))
+        parts.append(_table(rwt.reset_index(), "{:.3f}"))
+    else:
+        parts.append("<p><em>No tokenised outputs (test.tok.hyp / test.tuned.tok).</em></p>")
 
     parts.append("<h2>6. Significance tests</h2>")
     if not s.significance.empty:
@@ -608,26 +670,28 @@ def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs:
 #: Files of a run folder the report reads (their hashes make the report's fingerprint).
 INPUT_FILES = ("test.hyp", "scores.json", "vocab.src.txt", "vocab.tgt.txt", "attention.npz", "test.align",
                "test.tok.hyp", "test.tuned.tok")
-OUTPUT_FILES = ("index.html", "results.csv", "significance.csv", "vocab.csv")
+OUTPUT_FILES = ("index.html", "results.csv", "significance.csv", "vocab.csv", "rare_words.csv")
 FINGERPRINT_RE = re.compile(r'<meta name="mt-report-fingerprint" content="([0-9a-f]{64})">')
 
 
-def fingerprint(p, base: Path, profile: str) -> str:
+def fingerprint(p, base: Path, profile: str, only: set[str] | None = None) -> str:
     """SHA-256 over everything the report depends on: the code of compare/, the profile, the corpus
-    hash and the input files of every run folder. Same fingerprint → the report is up to date."""
+    hash and the input files of every run folder (of those in ``only``, when given) and the training
+    data's target side (rare words). Same fingerprint → the report is up to date."""
     h = hashlib.sha256()
     for src in sorted(Path(__file__).parent.glob("*.py")):
         h.update(src.name.encode() + b"\0" + sha256_file(src).encode())
-    h.update(repr((get(profile), p.manifest.get("hash"), str(p.dir))).encode())
+    h.update(repr((get(profile), p.manifest.get("hash"), str(p.dir), sorted(only) if only else None)).encode())
     if base.is_dir():
-        for d in sorted(x for x in base.iterdir() if x.is_dir()):
+        for d in sorted(x for x in base.iterdir() if x.is_dir() and (only is None or x.name in only)):
             for name in INPUT_FILES:
                 if (d / name).is_file():
                     h.update(f"{d.name}/{name}\0{sha256_file(d / name)}".encode())
     return h.hexdigest()
 
 
-def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, *, force: bool = False) -> Path:
+def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, *, force: bool = False,
+                 planned: set[str] | None = None, all_systems: bool = False) -> Path:
     """Compute everything from the run folders of prepared corpus ``p``; write the report; return index.html.
 
     Does nothing (in well under a second) when the report's fingerprint (:func:`fingerprint`)
@@ -636,7 +700,7 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
     t0 = time.time()
     base = Path(runs_dir) / p.name / f"{p.src}-{p.tgt}"
     out = Path(report_dir) / f"{p.name}-{p.src}-{p.tgt}"
-    fp = fingerprint(p, base, profile)
+    fp = fingerprint(p, base, profile, None if all_systems else planned)
     if not force and all((out / n).is_file() for n in OUTPUT_FILES):
         m = FINGERPRINT_RE.search((out / "index.html").read_text(encoding="utf-8", errors="replace")[:4000])
         if m and m.group(1) == fp:
@@ -649,6 +713,11 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
         raise UserError(f"{p.dir}: test files disagree in length (ref {len(refs)}, src {len(src_tok)}, "
                         f"tgt {len(tgt_tok)}, raw src {len(src_raw)})")
     systems = load_systems(base, refs)
+    extra = sorted(set(systems) - planned) if planned is not None else []
+    if extra and not all_systems:  # stray or scratch runs do not join the study unless asked
+        print(f"report: left out {len(extra)} run folder(s) the study did not plan: {', '.join(extra)} "
+              f"(--all-systems includes them)", flush=True)
+        systems = {n: x for n, x in systems.items() if n not in extra}
     if not systems:
         raise UserError(f"{base}: no system folders with test.hyp and scores.json (run without --no-train?)")
     stale = [n for n, s in systems.items() if s.scores.get("corpus_hash") not in (None, p.manifest["hash"])]
@@ -659,8 +728,12 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
         systems, src_tok, tgt_tok, profile=profile, corpus_train_size=counts.get("train"))
     rep = get(profile, "report")
     study = Study(p.name, p.src, p.tgt, p.manifest["hash"], profile, systems, buckets, results, significance,
-                  vocab_table, findings(significance, buckets) + time_cap_notes(systems), int(rep.get("bootstrap", 1000)),
+                  vocab_table, findings(significance, buckets) + time_cap_notes(systems) +
+                  ([f"Also shown, not planned by the study (--all-systems): {', '.join(extra)}."] if extra and all_systems else []),
+                  int(rep.get("bootstrap", 1000)),
                   SEED, rule)
+    study.rare_words = rare_words_table(systems, tgt_tok, read_tokenized(p.file("train", "tgt")))
+    study.length_ratio = length_ratio_table(systems, buckets, tgt_tok)
 
     out.mkdir(parents=True, exist_ok=True)
     attn_figs = attention_figures(systems, src_tok, out)  # first: it validates its inputs
@@ -676,6 +749,9 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
     lc = results[results["experiment"] == "learning"]
     if len(lc):
         images["learning"] = plots.learning_curve(lc, out / "learning_curve", f"Learning curve — {tag}")
+    if study.rare_words is not None and len(study.rare_words):
+        images["rare_words"] = plots.rare_words_curve(study.rare_words, out / "word_f_by_frequency",
+                                                      f"Word F-measure by training frequency — {tag}")
 
     with atomic_write(out / "results.csv") as fh:
         results.to_csv(fh, index=False, float_format="%.4f")
@@ -683,6 +759,8 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
         significance.to_csv(fh, index=False, float_format="%.6g")
     with atomic_write(out / "vocab.csv") as fh:
         vocab_table.to_csv(fh, index=False)
+    with atomic_write(out / "rare_words.csv") as fh:
+        study.rare_words.to_csv(fh, index=False)
     page = render(study, corpus_manifest=p.manifest, src_raw=src_raw, refs=refs,
                   lengths=bk.source_lengths(src_tok), images=images, attn_figs=attn_figs, fingerprint=fp)
     with atomic_write(out / "index.html") as fh:
@@ -706,6 +784,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-train", action="store_true", help="only report on the systems that exist; train nothing")
     ap.add_argument("--recheck", action="store_true", help="call every stage CLI even when its scores.json looks current")
     ap.add_argument("--force", action="store_true", help="rewrite the report even when it is up to date")
+    ap.add_argument("--all-systems", action="store_true",
+                    help="also report on run folders the study did not plan (scratch runs), marked as such")
     experiments.add_job_args(ap)
     args = ap.parse_args(argv)
     os.environ["MT_RUNS_DIR"] = str(Path(args.runs_dir).resolve())
@@ -713,7 +793,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed: list[str] = []
     if not args.no_train:
         failed = experiments.train_missing(args, p)
-    build_report(p, args.runs_dir, args.report_dir, args.profile, force=args.force)
+    planned = {j.system for j in experiments.plan(experiments.corpus_arg(args.corpus), p.src, p.tgt, args.profile,
+                                                  int(p.manifest["counts"]["train"]))}
+    build_report(p, args.runs_dir, args.report_dir, args.profile, force=args.force, planned=planned,
+                 all_systems=args.all_systems)
     if failed:
         raise UserError(f"training failed for: {', '.join(failed)}; the report shows the other systems")
     return 0

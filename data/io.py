@@ -42,6 +42,39 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return text + " (default: %(default)s)"
 
 
+@contextlib.contextmanager
+def run_folder_lock(directory: str | os.PathLike, what: str = "train"):
+    """Hold ``<parent>/.<name>.lock`` (an advisory ``flock``; beside the folder, so that a re-run that
+    changes nothing leaves the folder untouched) for the block: a run folder has one writer.
+
+    A second writer gets one line naming the holder's pid and stops (exit 2) instead of mixing its
+    files with the first one's. The lock dies with its process (even ``kill -9``), so a stale
+    ``.lock`` file never blocks a re-run.
+    """
+    import fcntl  # POSIX only; elsewhere the folder is not locked
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        fh = open(directory.parent / f".{directory.name}.lock", "a+", encoding="utf-8")
+    except PermissionError:
+        raise UserError(f"{directory}: permission denied (cannot write the run folder)") from None
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise UserError(f"{directory}: already being written by {holder}; wait for it to finish or stop it") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} ({what})")
+        fh.flush()
+        yield
+    finally:
+        fh.close()
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
     """Run ``main(argv)``; turn :class:`UserError` into ``error: …`` on stderr and exit 2."""
     try:

@@ -34,6 +34,7 @@ takes every N-th batch (:func:`nmt.data.shard`); rank 0 alone evaluates and writ
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -48,7 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from data import profiles
-from data.io import HelpFormatter, UserError, atomic_write, progress, read_json, read_lines, read_tokenized, write_json, write_lines
+from data.io import HelpFormatter, UserError, run_folder_lock, atomic_write, progress, read_json, read_lines, read_tokenized, write_json, write_lines
 from data.prepare import add_corpus_args, prepared_from_args
 from nmt.data import ParallelData, make_batches, shard
 from nmt.runtime import all_or, cpu_has_fast_bf16, dist_info, pick_device, resolve_amp, rng_states, set_rng_states, set_threads
@@ -61,7 +62,7 @@ NOT_IN_RESUME_KEY = ("epochs", "max_minutes", "max_steps", "patience", "beam", "
 
 #: Options that are off by default: when off they are left out of the config (and so of the resume
 #: key and the recorded settings), so runs made before an option existed stay up to date.
-OPTIONAL_OFF = {"amp": "off", "sampled_softmax": 0, "bpe_merges": 0}
+OPTIONAL_OFF = {"amp": "off", "sampled_softmax": 0, "bpe_merges": 0, "reverse_source": False}
 
 #: Defaults for keys a profile may leave out.
 DEFAULTS = {
@@ -69,7 +70,7 @@ DEFAULTS = {
     "batch_sents": None, "clip": 1.0, "lr_decay": 0.5, "min_lr": 1e-5, "max_steps": None, "max_minutes": None,
     "save_every": 200, "log_every": 20, "eval_dev_size": None, "label_smoothing": 0.0,
     "length_penalty": 1.0, "decode_batch": 64, "amp": "off",
-    "sampled_softmax": 0, "bpe_merges": 0,
+    "sampled_softmax": 0, "bpe_merges": 0, "reverse_source": False,
 }
 
 
@@ -118,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
                    help="encoder reads both ways (default: the paper's choice, yes for rnnsearch, no for rnnenc; "
                         "for rnnenc, c then also holds the backward state that ends at the first word)")
+    g.add_argument("--reverse-source", action=argparse.BooleanOptionalAction, default=None,
+                   help="feed every source sentence reversed (Sutskever et al. 2014): helps the encoder-decoder "
+                        "without attention, whose decoder starts from the encoder's last state")
     g.add_argument("--attention", choices=["bahdanau", "luong-dot", "luong-general"], default=None,
                    help="attention scoring (rnnsearch)")
     return ap
@@ -133,7 +137,7 @@ def resolve_config(args: argparse.Namespace) -> dict:
     for key in ["epochs", "max_minutes", "max_steps", "batch_tokens", "batch_sents", "lr", "emb", "hidden", "layers",
                 "dropout", "label_smoothing", "eval_every", "eval_dev_size", "patience", "beam", "max_len",
                 "save_every", "log_every", "cell", "attention", "vocab_size", "amp", "sampled_softmax",
-                "bpe_merges", "bidirectional"]:
+                "bpe_merges", "bidirectional", "reverse_source"]:
         v = getattr(args, key, None)
         if v is not None:
             cfg[key] = v
@@ -238,15 +242,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_dir = p.run_dir(system)
     settings = settings_of(cfg, p, args.profile, system)
     scores_path = run_dir / "scores.json"
-    if scores_path.is_file() and not args.force:
-        try:
-            old = read_json(scores_path)
-        except UserError:
-            old = {}
-        if old.get("settings") == json.loads(json.dumps(settings)):
-            print(f"{run_dir}: up to date (BLEU {old.get('bleu')}); nothing to do")
-            return 0
-    return train(p, run_dir, cfg, settings, device=args.device, threads=args.threads, force=args.force)
+    lock = run_folder_lock(run_dir, "nmt train") if dist_info()[0] == 0 else contextlib.nullcontext()
+    with lock:  # one writer per run folder (rank 0 of a torchrun job holds it for all ranks)
+        if scores_path.is_file() and not args.force:
+            try:
+                old = read_json(scores_path)
+            except UserError:
+                old = {}
+            if old.get("settings") == json.loads(json.dumps(settings)):
+                print(f"{run_dir}: up to date (BLEU {old.get('bleu')}); nothing to do")
+                return 0
+        return train(p, run_dir, cfg, settings, device=args.device, threads=args.threads, force=args.force)
 
 
 def train(p, run_dir: Path, cfg: dict, settings: dict, *, device: str = "auto", threads: int | None = None,
@@ -293,6 +299,9 @@ def train(p, run_dir: Path, cfg: dict, settings: dict, *, device: str = "auto", 
         to_words = merge_subwords
     elif is_main:
         (run_dir / "bpe.codes").unlink(missing_ok=True)  # a word-level model: no stale codes beside it
+    if cfg.get("reverse_source"):  # Sutskever et al. (2014, §3.3): the first source words end up nearest the decoder
+        splits = {k: ([x[::-1] for x in s_], t_) for k, (s_, t_) in splits.items()}
+        tr_s, tr_t = splits["train"]
     src_vocab = build_vocab(tr_s, cfg["vocab_size"])
     tgt_vocab = build_vocab(tr_t, cfg["vocab_size"])
     unk = {split: {"src": round(unk_rate(s, src_vocab), 5), "tgt": round(unk_rate(t, tgt_vocab), 5)}

@@ -180,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     src_tokens = [line.split() for line in lines]
     if bpe is not None:  # the model reads and writes BPE units (Sennrich et al. 2016)
         src_tokens = [bpe.segment(s) for s in src_tokens]
+    if ckpt.get("train_config", {}).get("reverse_source"):  # the model was trained on reversed sources
+        src_tokens = [s[::-1] for s in src_tokens]
     data = ParallelData.from_tokens(src_tokens, None, src_vocab)
     beam = 1 if args.greedy else args.beam
     t0 = time.time()

@@ -42,7 +42,7 @@ from typing import Callable
 
 import numpy as np
 
-from data.io import UserError, read_json, read_lines, read_tokenized, sha256_file, write_json, write_lines
+from data.io import UserError, read_json, run_folder_lock, read_lines, read_tokenized, sha256_file, write_json, write_lines
 from data.prepare import Prepared, add_corpus_args, prepared_from_args
 from data.profiles import SEED, get as get_profile
 
@@ -197,9 +197,11 @@ def main(argv=None) -> int:
         raise UserError("--restarts must be >= 0")
     if not args.system or "/" in args.system or args.system.startswith("."):
         raise UserError(f"--system {args.system!r}: must be a plain folder name")
-    run(prepared_from_args(args), profile=args.profile, train_size=args.train_size, system=args.system,
-        processes=args.processes, restarts=args.restarts, tune=not args.no_tune, force=args.force,
-        weights_from=args.weights_from)
+    p = prepared_from_args(args)
+    with run_folder_lock(p.run_dir(args.system), "smt train"):
+        run(p, profile=args.profile, train_size=args.train_size, system=args.system,
+            processes=args.processes, restarts=args.restarts, tune=not args.no_tune, force=args.force,
+            weights_from=args.weights_from)
     return 0
 
 

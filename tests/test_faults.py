@@ -78,3 +78,32 @@ def test_unreadable_file_is_one_line(tmp_path):
 def test_zero_update_budget_is_refused(tmp_path):
     err = cli("nmt", "train", "--corpus", "bible", "--max-steps", "0", env={"MT_RUNS_DIR": str(tmp_path)})
     assert "--max-steps must be positive" in err
+
+
+def test_a_run_folder_has_one_writer(tmp_path):
+    """A second trainer on a folder that is being written stops with one line naming the holder."""
+    env = {**os.environ, "MT_RUNS_DIR": str(tmp_path / "runs"), "MT_BUILD_DIR": str(tmp_path / "build"),
+           "MT_NO_PROGRESS": "1"}
+    from tests.conftest import make_tiny_corpus
+    corpus = make_tiny_corpus(tmp_path / "c", n_train=120, n_dev=10, n_test=10)
+    args = [sys.executable, "-m", "nmt", "train", "--corpus", str(corpus), "--src", "de", "--tgt", "en",
+            "--profile", "tiny", "--threads", "1", "--max-steps", "2000", "--epochs", "500", "--patience", "1000",
+            "--eval-every", "1000"]
+    first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        lock = tmp_path / "runs" / "c" / "de-en" / ".rnnsearch.lock"
+        import time
+        for _ in range(600):
+            if lock.is_file() and "pid" in lock.read_text():
+                break
+            time.sleep(0.1)
+        r = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert f"already being written by pid {first.pid} (nmt train)" in r.stderr
+    finally:
+        first.kill()
+        first.wait()
+    # the lock died with its holder (kill -9): the folder can be written again
+    from data.io import run_folder_lock
+    with run_folder_lock(lock.parent / "rnnsearch"):
+        pass

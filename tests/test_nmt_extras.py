@@ -174,3 +174,22 @@ def test_lex_table_from_a_phrase_table_or_tsv_feeds_unk_replacement(tmp_path):
     assert load_lex_table(tsv, {"Haus"}) == {"Haus": "house"}
     with pytest.raises(UserError, match="no such lexical table"):
         load_lex_table(tmp_path / "nope")
+
+
+def test_reverse_source_in_training_and_translation(isolated, tiny_corpus):
+    """--reverse-source (Sutskever et al. 2014): recorded in the config, and `nmt translate` reverses new
+    input the same way, so it reproduces the trainer's own beam output of the test set."""
+    from data.prepare import prepare
+    from nmt import train, translate
+    args = ["--corpus", str(tiny_corpus), "--src", "de", "--tgt", "en", "--profile", "tiny", "--threads", "1",
+            "--arch", "rnnenc", "--max-steps", "6", "--eval-every", "3", "--system", "rev", "--reverse-source",
+            "--beam", "2"]
+    assert train.main(args) == 0
+    run = isolated / "runs" / "tiny" / "de-en" / "rev"
+    scores = json.loads((run / "scores.json").read_text())
+    assert scores["train_config"]["reverse_source"] is True
+    p = prepare(str(tiny_corpus), "de", "en", quiet=True)
+    out = isolated / "rev.txt"
+    assert translate.main(["--checkpoint", str(run / "best.pt"), "--input", str(p.file("test", "src")),
+                           "--output", str(out), "--beam", "2", "--threads", "1"]) == 0
+    assert read_lines(out, allow_empty_lines=True) == read_lines(run / "test.tok.hyp", allow_empty_lines=True)
