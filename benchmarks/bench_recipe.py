@@ -47,9 +47,9 @@ CANDIDATES: dict[str, tuple[str, list[str]]] = {
     "C-rnnsearch-w8k": ("rnnsearch, 8k-word shortlist (no BPE), otherwise as A",
                         ["--arch", "rnnsearch", "--vocab-size", "8000", "--lr", "2e-3", "--dropout", "0.2",
                          "--label-smoothing", "0.1", "--bpe-merges", "0"]),
-    "D-rnnenc-bpe4k-bidir": ("rnnenc as B with a bidirectional encoder (c from h→_T and h←_1)",
-                             ["--arch", "rnnenc", "--vocab-size", "8000", "--lr", "2e-3", "--dropout", "0.2",
-                              "--label-smoothing", "0.1", "--bpe-merges", "4000", "--bidirectional"]),
+    "F-rnnenc-bpe4k-rev": ("rnnenc as B reading reversed sources (Sutskever et al. 2014)",
+                           ["--arch", "rnnenc", "--vocab-size", "8000", "--lr", "2e-3", "--dropout", "0.2",
+                            "--label-smoothing", "0.1", "--bpe-merges", "4000", "--reverse-source"]),
 }
 
 

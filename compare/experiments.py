@@ -69,9 +69,10 @@ def plan(corpus: str, src: str, tgt: str, profile: str, train_total: int) -> lis
     rep, nmt = get(profile, "report"), get(profile, "nmt")
     common = ["--corpus", str(corpus), "--src", src, "--tgt", tgt, "--profile", profile]
     steps = nmt.get("max_steps")
+    enc_steps = nmt.get("per_arch", {}).get("rnnenc", {}).get("max_steps", steps)
     jobs = [Job("pbsmt", "smt", list(common)),
             Job("rnnsearch", "nmt", [*common, "--arch", "rnnsearch"], max_steps=steps),
-            Job("rnnenc", "nmt", [*common, "--arch", "rnnenc"], max_steps=steps)]
+            Job("rnnenc", "nmt", [*common, "--arch", "rnnenc"], max_steps=enc_steps)]
     words = ["--bpe-merges", "0"] if nmt.get("bpe_merges") else []  # shortlists are of words
     for k in sorted(set(rep["vocab_sizes"])):
         if words or k != nmt["vocab_size"]:

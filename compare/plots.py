@@ -135,6 +135,35 @@ def rare_words_curve(df: pd.DataFrame, stem: str | Path, title: str = "") -> byt
     return save(fig, stem)
 
 
+def significance_matrix(sig: pd.DataFrame, order: Sequence[str], stem: str | Path, title: str = "") -> bytes:
+    """``sig``: the overall paired tests (system_a, system_b, delta = BLEU_a − BLEU_b, p_value,
+    significant). Cell (row a, column b) = ΔBLEU of a over b; * p < 0.05, ** p < 0.01."""
+    n = len(order)
+    m = np.full((n, n), np.nan)
+    marks = [["" for _ in range(n)] for _ in range(n)]
+    idx = {name: i for i, name in enumerate(order)}
+    for _, r in sig.iterrows():
+        a, b = idx.get(r["system_a"]), idx.get(r["system_b"])
+        if a is None or b is None:
+            continue
+        star = "**" if r["p_value"] < 0.01 else "*" if r["significant"] else ""
+        m[a, b], m[b, a] = r["delta"], -r["delta"]
+        marks[a][b] = marks[b][a] = star
+    fig, ax = plt.subplots(figsize=(1.1 * n + 2.5, 0.8 * n + 1.8))
+    lim = float(np.nanmax(np.abs(m))) if np.isfinite(m).any() else 1.0
+    im = ax.imshow(m, cmap="RdBu", vmin=-lim, vmax=lim)
+    for i in range(n):
+        for j in range(n):
+            if np.isfinite(m[i, j]):
+                ax.text(j, i, f"{m[i, j]:+.1f}{marks[i][j]}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(n), order, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(range(n), order, fontsize=8)
+    ax.set_title(title or "ΔBLEU (row − column); * p<0.05, ** p<0.01")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return save(fig, stem)
+
+
 def learning_curve(df: pd.DataFrame, stem: str | Path, title: str = "") -> bytes:
     """``df``: rows of experiment ``learning`` (system family, train_size, bleu, CI)."""
     fig, ax = plt.subplots(figsize=(7, 4.2))

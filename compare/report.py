@@ -622,6 +622,11 @@ def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs:
         parts.append("<p><em>No tokenised outputs (test.tok.hyp / test.tuned.tok).</em></p>")
 
     parts.append("<h2>6. Significance tests</h2>")
+    if "significance" in images:
+        parts.append("<p>Every pair of systems on the whole test set at a glance: ΔBLEU of the row over the column, "
+                     "marked where the paired bootstrap gives p &lt; 0.05 (*) or p &lt; 0.01 (**). "
+                     "All tests, per bucket too, are in the table below and in <code>significance.csv</code>.</p>")
+        parts.append(_img(images["significance"], "significance matrix"))
     if not s.significance.empty:
         parts.append(_table(s.significance.drop(columns=["n_samples"]), "{:.4f}"))
     else:
@@ -749,6 +754,11 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
     lc = results[results["experiment"] == "learning"]
     if len(lc):
         images["learning"] = plots.learning_curve(lc, out / "learning_curve", f"Learning curve — {tag}")
+    ov = significance[significance["experiment"] == "overall"]
+    if len(ov):
+        order = main_systems(systems) + sorted(n for n in systems if n not in main_systems(systems))
+        images["significance"] = plots.significance_matrix(ov, order, out / "significance_matrix",
+                                                           f"ΔBLEU row − column, * p<0.05, ** p<0.01 — {tag}")
     if study.rare_words is not None and len(study.rare_words):
         images["rare_words"] = plots.rare_words_curve(study.rare_words, out / "word_f_by_frequency",
                                                       f"Word F-measure by training frequency — {tag}")
