@@ -16,6 +16,7 @@ temporary directory that is renamed into place when complete.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import shutil
@@ -138,6 +139,8 @@ def prepare(corpus: str = "bible", src: str | None = None, tgt: str | None = Non
         manifest = read_json(manifest_path)
         if manifest.get("hash") == corpus_hash and manifest.get("settings") == SETTINGS:
             return Prepared(c.name, src, tgt, out, manifest)
+        _refuse_name_collision(corpus, c, manifest, out)
+    created = [d for d in (out.parent.parent, out.parent) if not d.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -147,8 +150,24 @@ def prepare(corpus: str = "bible", src: str | None = None, tgt: str | None = Non
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        for d in reversed(created):  # a failed first preparation leaves no empty build/<name>/
+            with contextlib.suppress(OSError):
+                d.rmdir()
         raise
     return Prepared(c.name, src, tgt, out, manifest)
+
+
+def _refuse_name_collision(corpus: str, c, manifest: dict, out: Path) -> None:
+    """Two corpus directories with the same folder name would share ``build/<name>`` and
+    ``runs/<name>`` (one's results silently replacing the other's): refused with one line."""
+    if corpus in corpus_mod.DEFAULT_PAIRS or not manifest.get("files"):
+        return
+    old = Path(manifest["files"]["train"][0]).parent
+    new = Path(c.files["train"][0]).parent
+    if old.resolve() != new.resolve():
+        raise UserError(f"{out}: holds the corpus {c.name!r} prepared from {old}, not {new}; two corpus directories "
+                        f"with the same name would share build/ and runs/ folders — rename one (or remove {out} "
+                        f"and its runs to replace it)")
 
 
 def _build(c: corpus_mod.Corpus, out: Path, corpus_hash: str, quiet: bool) -> dict:

@@ -56,6 +56,11 @@ class BPE:
         self.ranks = {m: r for r, m in enumerate(self.merges)}
         self._cache: dict[str, tuple[str, ...]] = {}
 
+    def fingerprint(self) -> str:
+        """SHA-256 of the merges in order (recorded in the checkpoint of a BPE model)."""
+        import hashlib  # only here
+        return hashlib.sha256("\n".join(f"{a} {b}" for a, b in self.merges).encode("utf-8")).hexdigest()
+
     def __len__(self) -> int:
         return len(self.merges)
 

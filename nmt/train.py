@@ -378,6 +378,8 @@ def train(p, run_dir: Path, cfg: dict, settings: dict, *, device: str = "auto", 
             "rng_states": rng_states(), "train_config": cfg, "resume_key": key,
             "src_vocab": str(run_dir / "vocab.src.txt"), "tgt_vocab": str(run_dir / "vocab.tgt.txt"),
             "bpe_codes": str(run_dir / "bpe.codes") if to_words else None,
+            "fingerprints": {"src_vocab": src_vocab.fingerprint(), "tgt_vocab": tgt_vocab.fingerprint(),
+                             "bpe_codes": bpe.fingerprint() if to_words else None},
             "corpus": {"name": p.name, "src": p.src, "tgt": p.tgt, "hash": p.manifest["hash"]}, **state})
 
     # -- training loop --------------------------------------------------------------------------

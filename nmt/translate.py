@@ -172,11 +172,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if mc.get("src_vocab") not in (None, len(src_vocab)) or mc.get("tgt_vocab") not in (None, len(tgt_vocab)):
         raise UserError(f"{ckpt_path}: the model has vocabularies of {mc.get('src_vocab')}/{mc.get('tgt_vocab')} entries "
                         f"but the vocabulary files have {len(src_vocab)}/{len(tgt_vocab)}")
+    fp = ckpt.get("fingerprints") or {}
+    for side, v in (("src", src_vocab), ("tgt", tgt_vocab)):
+        if fp.get(f"{side}_vocab") and fp[f"{side}_vocab"] != v.fingerprint():
+            raise UserError(f"{ckpt_path}: the {side} vocabulary file has the right size but not the entries the model "
+                            f"was trained with (a different or reordered vocab.{side}.txt)")
     if args.lex_table and not args.unk_replace:
         raise UserError("--lex-table is used by --unk-replace; give both")
     if args.unk_replace and mc.get("arch") != "rnnsearch":
         raise UserError(f"--unk-replace needs attention, but {ckpt_path} is a {mc.get('arch')} model")
     bpe = _bpe_of(ckpt_path, ckpt)
+    if bpe is not None and fp.get("bpe_codes") and fp["bpe_codes"] != bpe.fingerprint():
+        raise UserError(f"{ckpt_path}: bpe.codes beside it is not the one the model was trained with")
     src_tokens = [line.split() for line in lines]
     if bpe is not None:  # the model reads and writes BPE units (Sennrich et al. 2016)
         src_tokens = [bpe.segment(s) for s in src_tokens]

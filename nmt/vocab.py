@@ -38,6 +38,11 @@ class Vocab:
                 self.itos.append(t)
         self.stoi: dict[str, int] = {t: i for i, t in enumerate(self.itos)}
 
+    def fingerprint(self) -> str:
+        """SHA-256 of the entries in order: what a checkpoint records to recognise its vocabulary."""
+        import hashlib  # only here
+        return hashlib.sha256("\n".join(self.itos).encode("utf-8")).hexdigest()
+
     def __len__(self) -> int:
         return len(self.itos)
 

@@ -107,3 +107,44 @@ def test_a_run_folder_has_one_writer(tmp_path):
     from data.io import run_folder_lock
     with run_folder_lock(lock.parent / "rnnsearch"):
         pass
+
+
+def test_translate_refuses_a_shuffled_vocabulary(isolated, tiny_corpus):
+    """A vocabulary file of the right size but other entries would give fluent nonsense: refused."""
+    from data.io import write_lines
+    from data.prepare import prepare
+    from nmt import train
+    assert train.main(["--corpus", str(tiny_corpus), "--src", "de", "--tgt", "en", "--profile", "tiny",
+                       "--threads", "1", "--max-steps", "2", "--eval-every", "2", "--system", "v"]) == 0
+    run = isolated / "runs" / "tiny" / "de-en" / "v"
+    p = prepare(str(tiny_corpus), "de", "en", quiet=True)
+    args = ("nmt", "translate", "--checkpoint", str(run / "best.pt"), "--input", str(p.file("test", "src")),
+            "--output", str(isolated / "o.txt"), "--greedy", "--threads", "1")
+    cli(*args, expect=0)
+    entries = read_lines(run / "vocab.tgt.txt")
+    write_lines(run / "vocab.tgt.txt", entries[:4] + entries[4:][::-1])
+    err = cli(*args)
+    assert "tgt vocabulary file has the right size but not the entries" in err
+
+
+def test_two_corpus_directories_with_one_name_are_refused(isolated, tmp_path):
+    from data.prepare import prepare
+    from tests.conftest import make_tiny_corpus
+    a = make_tiny_corpus(tmp_path / "A" / "corp", n_train=60, n_dev=10, n_test=10)
+    b = make_tiny_corpus(tmp_path / "B" / "corp", n_train=70, n_dev=10, n_test=10)
+    prepare(str(a), "de", "en", quiet=True)
+    with pytest.raises(UserError, match="prepared from .*A/corp, not .*B/corp"):
+        prepare(str(b), "de", "en", quiet=True)
+    assert prepare(str(a), "de", "en", quiet=True).manifest["counts"]["train"] > 0  # A still there
+
+
+def test_failed_preparation_leaves_no_empty_build_folder(isolated, tmp_path):
+    from data.prepare import build_root, prepare
+    d = tmp_path / "broken"
+    d.mkdir()
+    for split in ("train", "dev", "test"):
+        (d / f"{split}.de").write_text("ein satz\n")
+        (d / f"{split}.en").write_text("a sentence\nextra line\n")
+    with pytest.raises(UserError, match="line-aligned"):
+        prepare(str(d), "de", "en", quiet=True)
+    assert not (build_root() / "broken").exists()
