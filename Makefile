@@ -8,7 +8,7 @@ PROFILE ?= quick
 JOBS    ?= auto
 THREADS ?=
 PY      := .venv/bin/python
-CORPUS_ARGS := --corpus $(CORPUS) $(if $(SRC),--src $(SRC)) $(if $(TGT),--tgt $(TGT))
+CORPUS_ARGS := --corpus "$(CORPUS)" $(if $(SRC),--src $(SRC)) $(if $(TGT),--tgt $(TGT))
 ARGS    := $(CORPUS_ARGS) --profile $(PROFILE)
 
 .PHONY: help setup data smt nmt report test bench clean

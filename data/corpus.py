@@ -62,10 +62,14 @@ def mirror_dir() -> Path | None:
 
 
 def _find(directory: Path, stem: str) -> Path | None:
-    for candidate in (directory / stem, directory / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
+    """``stem`` or ``stem.gz`` in ``directory``; both present is ambiguous (:class:`UserError`), and a
+    directory of that name is not a file."""
+    found = [c for c in (directory / stem, directory / f"{stem}.gz") if c.exists()]
+    if len(found) == 2:
+        raise UserError(f"{directory}: both {stem} and {stem}.gz exist; keep one (which one is meant is ambiguous)")
+    if found and found[0].is_dir():
+        raise UserError(f"{found[0]}: is a directory, not a corpus file")
+    return found[0] if found else None
 
 
 def _multi30k(src: str, tgt: str) -> Corpus:

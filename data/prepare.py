@@ -20,6 +20,7 @@ import contextlib
 import os
 import random
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,8 @@ class Prepared:
     def train_files(self, n: int | None = None) -> tuple[Path, Path]:
         """Training files, or a deterministic subset of ``n`` pairs (seeded sample, corpus order)."""
         total = self.manifest["counts"]["train"]
+        if n is not None and n > total:
+            print(f"note: --train-size {n:,} is more than the {total:,} training pairs: using all of them", file=sys.stderr)
         if n is None or n >= total:
             return self.file("train", "src"), self.file("train", "tgt")
         if n <= 0:
@@ -129,8 +132,11 @@ def prepare(corpus: str = "bible", src: str | None = None, tgt: str | None = Non
     """Prepare (or load from cache) ``corpus`` for ``src``→``tgt``."""
     default = corpus_mod.DEFAULT_PAIRS.get(corpus, (None, None))
     src, tgt = src or default[0], tgt or default[1]
+    if corpus not in corpus_mod.DEFAULT_PAIRS and corpus not in corpus_mod.BUILTIN_DIRS and not Path(corpus).is_dir():
+        raise UserError(f"corpus {corpus!r}: not a built-in corpus ({', '.join(corpus_mod.DEFAULT_PAIRS)}) "
+                        f"nor an existing directory")
     if not src or not tgt:
-        raise UserError("give --src and --tgt languages")
+        raise UserError(f"corpus {corpus}: give --src and --tgt languages (SRC= and TGT= for make)")
     c = corpus_mod.resolve(corpus, src, tgt)
     corpus_hash = c.hash()
     out = build_root() / c.name / f"{src}-{tgt}"

@@ -148,3 +148,19 @@ def test_failed_preparation_leaves_no_empty_build_folder(isolated, tmp_path):
     with pytest.raises(UserError, match="line-aligned"):
         prepare(str(d), "de", "en", quiet=True)
     assert not (build_root() / "broken").exists()
+
+
+def test_plain_and_gzip_split_is_ambiguous(tmp_path):
+    from data.corpus import resolve
+    from tests.conftest import make_tiny_corpus
+    d = make_tiny_corpus(tmp_path / "amb", n_train=30, n_dev=5, n_test=5)
+    src = next(d.glob("train.de*"))
+    other = d / ("train.de" if src.suffix == ".gz" else "train.de.gz")
+    other.write_bytes(gzip.compress(b"x\n") if other.suffix == ".gz" else b"x\n")
+    with pytest.raises(UserError, match="both train.de and train.de.gz exist"):
+        resolve(str(d), "de", "en")
+
+
+def test_misspelt_corpus_says_unknown_corpus(tmp_path):
+    err = cli("data", "prepare", "--corpus", "bibel", env={"MT_BUILD_DIR": str(tmp_path)})
+    assert "corpus 'bibel': not a built-in corpus" in err
