@@ -135,6 +135,29 @@ def rare_words_curve(df: pd.DataFrame, stem: str | Path, title: str = "") -> byt
     return save(fig, stem)
 
 
+def beam_curve(t: pd.DataFrame, stem: str | Path, title: str = "") -> bytes:
+    """``t``: rows of :func:`compare.report.beam_table`. Left: NMT BLEU vs beam (solid: length-normalised,
+    dashed: not); right: PBSMT BLEU vs stack size. Log x axes."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    for (name, norm), g in t[t["normalised"].notna()].groupby(["system", "normalised"], sort=False):
+        g = g.sort_values("size")
+        a.plot(g["size"], g["bleu"], marker="o", ls="-" if norm else "--", color=_colour(name),
+               label=f"{name}, {'normalised' if norm else 'unnormalised'}")
+    for name, g in t[t["normalised"].isna()].groupby("system", sort=False):
+        g = g.sort_values("size")
+        b.plot(g["size"], g["bleu"], marker="s", color=_colour(name), label=name)
+    for ax, lab in ((a, "beam size"), (b, "stack size")):
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{lab} (log scale)")
+        ax.grid(alpha=0.3, which="both")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    a.set_ylabel("BLEU (test sample)")
+    fig.suptitle(title or "BLEU vs beam / stack size")
+    fig.tight_layout()
+    return save(fig, stem)
+
+
 def significance_matrix(sig: pd.DataFrame, order: Sequence[str], stem: str | Path, title: str = "") -> bytes:
     """``sig``: the overall paired tests (system_a, system_b, delta = BLEU_a − BLEU_b, p_value,
     significant). Cell (row a, column b) = ΔBLEU of a over b; * p < 0.05, ** p < 0.01."""

@@ -49,10 +49,12 @@ from data.profiles import SEED, get
 RESULT_COLUMNS = ["experiment", "system", "bucket", "vocab_size", "train_size", "bleu", "ci_low", "ci_high", "n"]
 RESULT_DOC = {
     "experiment": "overall (each system, all test sentences) | length (BLEU per source-length bucket) | "
-                  "vocab (BLEU vs shortlist size) | learning (BLEU vs training-set size)",
+                  "vocab (BLEU vs shortlist size) | learning (BLEU vs training-set size) | "
+                  "beam (BLEU of a seeded test sample per beam / stack size, compare/beam.py; no CI)",
     "system": "run folder name (overall, length, vocab) or system family pbsmt / rnnsearch (learning)",
     "bucket": "all | source-length bucket such as 11-20 or 41+ (tokens of the tokenised source) | "
-              "no-unk (sentences whose tokenised source and reference are inside the model's vocabulary)",
+              "no-unk (sentences whose tokenised source and reference are inside the model's vocabulary) | "
+              "bpe (the BPE model beside the word shortlists) | beam=K,lp=α or stack=K (beam experiment)",
     "vocab_size": "shortlist size K of the RNNsearch model (vocab experiment; for pbsmt rows: the K whose "
                   "no-unk subset was scored); empty otherwise",
     "train_size": "training sentence pairs (learning experiment; else the system's own, if recorded)",
@@ -116,6 +118,7 @@ class Study:
     seed: int = SEED
     bucket_rule: str = ""
     rare_words: pd.DataFrame | None = None
+    beam: pd.DataFrame | None = None
     length_ratio: pd.DataFrame | None = None
 
 
@@ -377,6 +380,44 @@ def length_ratio_table(systems: dict[str, System], buckets: Sequence[bk.Bucket],
     return t
 
 
+def beam_table(systems: dict[str, System]) -> pd.DataFrame:
+    """The sweeps of ``beam_sweep.json`` (compare/beam.py), one row per (system, setting)."""
+    rows = []
+    for name in main_systems(systems):
+        f = systems[name].dir / "beam_sweep.json"
+        if not f.is_file():
+            continue
+        for r in read_json(f).get("rows", []):
+            if "stack" in r:
+                rows.append({"system": name, "setting": f"stack={r['stack']}", "size": r["stack"], "normalised": None,
+                             "bleu": r["bleu"], "search_errors": r["search_errors"], "model_errors": None, "n": r["n"]})
+            else:
+                rows.append({"system": name, "setting": f"beam={r['beam']},lp={r['length_penalty']:g}", "size": r["beam"],
+                             "normalised": r["length_penalty"] > 0, "bleu": r["bleu"], "search_errors": r["search_errors"],
+                             "model_errors": r["model_errors"], "n": r["n"]})
+    return pd.DataFrame(rows, columns=["system", "setting", "size", "normalised", "bleu", "search_errors", "model_errors", "n"])
+
+
+def beam_findings(t: pd.DataFrame) -> list[str]:
+    """What the sweep shows, per NMT system: does BLEU fall with wide beams (Koehn & Knowles Fig. 10)?"""
+    out = []
+    for name, g in t[t["normalised"].notna()].groupby("system", sort=False):
+        for norm, h in g.groupby("normalised"):
+            h = h.sort_values("size")
+            best = h.loc[h["bleu"].idxmax()]
+            widest = h.iloc[-1]
+            what = "with length normalisation" if norm else "without length normalisation"
+            if widest["bleu"] < best["bleu"] - 0.5:
+                out.append(f"{name} {what}: BLEU peaks at beam {int(best['size'])} ({best['bleu']:.2f}) and falls to "
+                           f"{widest['bleu']:.2f} at beam {int(widest['size'])}, as Koehn & Knowles (2017) found; "
+                           f"search errors {widest['search_errors']:.0%}, model errors {widest['model_errors']:.0%} there.")
+            else:
+                out.append(f"{name} {what}: BLEU {h.iloc[0]['bleu']:.2f} at beam {int(h.iloc[0]['size'])}, best "
+                           f"{best['bleu']:.2f} at {int(best['size'])}, {widest['bleu']:.2f} at {int(widest['size'])} — "
+                           f"no fall with wide beams in this run.")
+    return out
+
+
 def time_cap_notes(systems: dict[str, System]) -> list[str]:
     """A line for every system whose training was cut short by a wall-time cap (``--max-minutes``):
     its numbers then depend on the machine's speed and load, not only on the settings."""
@@ -621,6 +662,21 @@ def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs:
     else:
         parts.append("<p><em>No tokenised outputs (test.tok.hyp / test.tuned.tok).</em></p>")
 
+    parts.append("<h3>Beam search</h3>")
+    parts.append("<p>Koehn &amp; Knowles (2017, §3.6): BLEU against the beam size of the NMT systems, with length "
+                 "normalisation (score = log p / |y|) and without, and against the stack size of the phrase-based "
+                 "decoder, on a fixed seeded sample of the test set (<code>report.sweep_sample</code>; no CIs). "
+                 "Search errors (Stahlberg &amp; Byrne 2019): NMT — the share of sentences whose reference scores higher "
+                 "under the model than the beam's output; model errors — lower. PBSMT — the share where the largest stack "
+                 "finds a higher model score. In <code>beam.csv</code> and <code>results.csv</code> (experiment "
+                 "<code>beam</code>).</p>")
+    if "beam" in images:
+        parts.append(_img(images["beam"], "BLEU vs beam size"))
+        parts.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in beam_findings(s.beam)) + "</ul>")
+        parts.append(_table(s.beam.drop(columns=["normalised"]), "{:.3f}"))
+    else:
+        parts.append("<p><em>No sweep (run the report without --no-sweep on trained systems).</em></p>")
+
     parts.append("<h2>6. Significance tests</h2>")
     if "significance" in images:
         parts.append("<p>Every pair of systems on the whole test set at a glance: ΔBLEU of the row over the column, "
@@ -674,8 +730,8 @@ def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs:
 
 #: Files of a run folder the report reads (their hashes make the report's fingerprint).
 INPUT_FILES = ("test.hyp", "scores.json", "vocab.src.txt", "vocab.tgt.txt", "attention.npz", "test.align",
-               "test.tok.hyp", "test.tuned.tok")
-OUTPUT_FILES = ("index.html", "results.csv", "significance.csv", "vocab.csv", "rare_words.csv")
+               "test.tok.hyp", "test.tuned.tok", "beam_sweep.json")
+OUTPUT_FILES = ("index.html", "results.csv", "significance.csv", "vocab.csv", "rare_words.csv", "beam.csv")
 FINGERPRINT_RE = re.compile(r'<meta name="mt-report-fingerprint" content="([0-9a-f]{64})">')
 
 
@@ -738,6 +794,13 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
                   int(rep.get("bootstrap", 1000)),
                   SEED, rule)
     study.rare_words = rare_words_table(systems, tgt_tok, read_tokenized(p.file("train", "tgt")))
+    study.beam = beam_table(systems)
+    if len(study.beam):
+        results = pd.concat([results, pd.DataFrame(
+            [{"experiment": "beam", "system": r["system"], "bucket": r["setting"], "vocab_size": None, "train_size": None,
+              "bleu": r["bleu"], "ci_low": None, "ci_high": None, "n": r["n"]} for _, r in study.beam.iterrows()],
+            columns=RESULT_COLUMNS)], ignore_index=True)
+        study.results = results
     study.length_ratio = length_ratio_table(systems, buckets, tgt_tok)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -754,6 +817,8 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
     lc = results[results["experiment"] == "learning"]
     if len(lc):
         images["learning"] = plots.learning_curve(lc, out / "learning_curve", f"Learning curve — {tag}")
+    if len(study.beam):
+        images["beam"] = plots.beam_curve(study.beam, out / "bleu_vs_beam", f"BLEU vs beam / stack size — {tag}")
     ov = significance[significance["experiment"] == "overall"]
     if len(ov):
         order = main_systems(systems) + sorted(n for n in systems if n not in main_systems(systems))
@@ -771,6 +836,8 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
         vocab_table.to_csv(fh, index=False)
     with atomic_write(out / "rare_words.csv") as fh:
         study.rare_words.to_csv(fh, index=False)
+    with atomic_write(out / "beam.csv") as fh:
+        study.beam.to_csv(fh, index=False)
     page = render(study, corpus_manifest=p.manifest, src_raw=src_raw, refs=refs,
                   lengths=bk.source_lengths(src_tok), images=images, attn_figs=attn_figs, fingerprint=fp)
     with atomic_write(out / "index.html") as fh:
@@ -794,6 +861,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-train", action="store_true", help="only report on the systems that exist; train nothing")
     ap.add_argument("--recheck", action="store_true", help="call every stage CLI even when its scores.json looks current")
     ap.add_argument("--force", action="store_true", help="rewrite the report even when it is up to date")
+    ap.add_argument("--no-sweep", action="store_true",
+                    help="skip the beam/stack-size sweep (compare/beam.py; minutes the first time, cached after)")
     ap.add_argument("--all-systems", action="store_true",
                     help="also report on run folders the study did not plan (scratch runs), marked as such")
     experiments.add_job_args(ap)
@@ -803,6 +872,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed: list[str] = []
     if not args.no_train:
         failed = experiments.train_missing(args, p)
+    if not args.no_sweep:
+        from compare import beam  # decodes with the trained models: torch and the SMT decoder
+        base = Path(args.runs_dir) / p.name / f"{p.src}-{p.tgt}"
+        beam.run_sweeps(p, base, get(args.profile, "report"), get(args.profile, "smt"))
     planned = {j.system for j in experiments.plan(experiments.corpus_arg(args.corpus), p.src, p.tgt, args.profile,
                                                   int(p.manifest["counts"]["train"]))}
     build_report(p, args.runs_dir, args.report_dir, args.profile, force=args.force, planned=planned,

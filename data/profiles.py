@@ -58,6 +58,8 @@ PROFILES: dict[str, dict] = {
             "vocab_sizes": [1000, 4000],
             "train_fractions": [0.125, 0.5],     # plus all (the main systems)
             "threads": 1,                        # per system: results do not depend on JOBS
+            # beam sweep (compare/beam.py) on a seeded sample of the test set
+            "beam_sizes": [1, 2, 5, 10, 20, 50], "stack_sizes": [10, 20, 50, 100, 200], "sweep_sample": 200,
             "bootstrap": 1000,
             "bucket_width": 10,        # source-length buckets 1-10, 11-20, … (compare/buckets.py)
             "bucket_min_count": 30,    # sparse buckets are merged until each holds >= 30 sentences
@@ -86,6 +88,7 @@ PROFILES: dict[str, dict] = {
             "bucket_width": 10,
             "bucket_min_count": 30,
             "threads": 1,
+            "beam_sizes": [1, 2, 5, 10, 20, 50], "stack_sizes": [10, 20, 50, 100, 200], "sweep_sample": 300,
         },
     },
     "tiny": {
@@ -103,7 +106,8 @@ PROFILES: dict[str, dict] = {
             "save_every": 20, "log_every": 10,
         },
         "report": {"vocab_sizes": [50, 100], "train_fractions": [0.5], "bootstrap": 100,
-                   "bucket_width": 10, "bucket_min_count": 10, "threads": 1},
+                   "bucket_width": 10, "bucket_min_count": 10, "threads": 1,
+                   "beam_sizes": [1, 3], "stack_sizes": [5, 20], "sweep_sample": 20},
     },
 }
 

@@ -37,6 +37,12 @@ def test_make_report_end_to_end(tmp_path):
     systems = {row["system"] for row in rows}
     assert {"pbsmt", "rnnenc", "rnnsearch", "rnnsearch-v50", "rnnsearch-v100", "pbsmt-n80", "rnnsearch-n80"} <= systems
     overall = {row["system"]: row for row in rows if row["experiment"] == "overall"}
+    # the beam sweep ran on the trained systems: every NMT beam with and without normalisation, every stack
+    beam_rows = {(row["system"], row["bucket"]) for row in rows if row["experiment"] == "beam"}
+    assert {("rnnsearch", "beam=1,lp=1"), ("rnnsearch", "beam=3,lp=0"), ("rnnenc", "beam=3,lp=1"),
+            ("pbsmt", "stack=5"), ("pbsmt", "stack=20")} <= beam_rows
+    rare = list(csv.DictReader((out / "rare_words.csv").open(encoding="utf-8")))
+    assert {r["system"] for r in rare} == {"pbsmt", "rnnenc", "rnnsearch"}
     assert int(overall["pbsmt"]["n"]) == 40
     for row in overall.values():  # the bootstrap interval brackets the corpus BLEU
         assert float(row["ci_low"]) <= float(row["bleu"]) <= float(row["ci_high"])

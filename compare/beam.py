@@ -1,0 +1,171 @@
+"""Beam search (Koehn & Knowles 2017, challenge 6): BLEU against beam size for the NMT systems,
+with and without length normalisation, and against stack size for PBSMT; search vs model errors.
+
+Koehn & Knowles found NMT quality *falling* with wide beams (their Fig. 10), less so with
+length normalisation; a phrase-based decoder gains from a larger stack or stays flat. The sweep
+decodes a fixed seeded sample of the test set (``report.sweep_sample`` sentences, the same for
+every system) with the trained models — nothing is retrained — and scores each setting with the
+one sacreBLEU scorer against the raw references of the sample.
+
+Search vs model errors (Stahlberg & Byrne 2019): for NMT, the reference is scored under the model
+with the objective the beam search maximises, log p(y|x) / |y|^α (α = 1 with length normalisation,
+0 without); a sentence is a *search error* when the reference scores higher than the beam's output
+(a better-scoring translation exists that the search did not find) and a *model error* when it
+scores lower (the model prefers a wrong output). For PBSMT, a stack size makes a search error on a
+sentence when the largest stack finds a translation of higher model score λ·h.
+
+Results are cached per system in ``beam_sweep.json`` (keyed by the model files' hashes and the
+sweep settings), so a re-run of the report costs nothing.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from compare.score import bleu
+from data.io import progress, read_json, read_lines, read_tokenized, sha256_file, write_json
+from data.prepare import sample_indices
+
+#: the keys of one NMT sweep row / PBSMT sweep row in beam_sweep.json
+NMT_FIELDS = ("beam", "length_penalty", "bleu", "search_errors", "model_errors", "n")
+SMT_FIELDS = ("stack", "bleu", "search_errors", "n")
+
+
+def sweep_sample(p, n: int | None) -> list[int]:
+    """The seeded sample of test sentences every sweep uses."""
+    return sample_indices(p.manifest["counts"]["test"], n)
+
+
+def forced_scores(model, data, length_penalty: float, batch_sents: int = 64) -> np.ndarray:
+    """log p(y|x) / |y|^α of each pair of ``data`` (targets + EOS) under ``model`` by teacher forcing."""
+    from nmt.data import make_batches
+    from nmt.vocab import PAD
+
+    out = np.zeros(len(data))
+    model.eval()
+    with torch.inference_mode():
+        for idx in make_batches(data.src_lens, data.tgt_lens, batch_sents=batch_sents, shuffle=False):
+            b = data.collate(idx)
+            logp = torch.log_softmax(model(b.src, b.src_len, b.tgt_in).float(), dim=-1)
+            tok = logp.gather(-1, b.tgt_out.unsqueeze(-1)).squeeze(-1) * (b.tgt_out != PAD)
+            lens = (b.tgt_out != PAD).sum(1).float()
+            for k, i in enumerate(idx):
+                out[i] = float(tok[k].sum() / lens[k] ** length_penalty)
+    return out
+
+
+def nmt_sweep(run_dir: Path, p, idx: Sequence[int], beams: Sequence[int],
+              length_penalties: Sequence[float] = (1.0, 0.0)) -> list[dict]:
+    """BLEU and search/model errors of one NMT system at every beam size and length penalty."""
+    from nmt.bpe import merge_subwords
+    from nmt.data import ParallelData
+    from nmt.model import load_checkpoint
+    from nmt.search import beam_search
+    from nmt.translate import _bpe_of
+    from nmt.vocab import Vocab
+
+    model, ckpt = load_checkpoint(run_dir / "best.pt", "cpu")
+    src_vocab, tgt_vocab = Vocab.load(run_dir / "vocab.src.txt"), Vocab.load(run_dir / "vocab.tgt.txt")
+    bpe = _bpe_of(run_dir / "best.pt", ckpt)
+    src_all, tgt_all = read_tokenized(p.file("test", "src")), read_tokenized(p.file("test", "tgt"))
+    refs_all = read_lines(p.ref("test"))
+    src = [src_all[i] for i in idx]
+    tgt = [tgt_all[i] for i in idx]
+    refs = [refs_all[i] for i in idx]
+    if bpe is not None:
+        src, tgt = [bpe.segment(s) for s in src], [bpe.segment(t) for t in tgt]
+    if ckpt.get("train_config", {}).get("reverse_source"):
+        src = [s[::-1] for s in src]
+    data = ParallelData.from_tokens(src, tgt, src_vocab, tgt_vocab)
+    ref_scores = {lp: forced_scores(model, data, lp) for lp in length_penalties}
+    rows = []
+    bar = progress(total=len(beams) * len(length_penalties), desc=f"beam sweep {run_dir.name}", unit="setting")
+    for lp in length_penalties:
+        for k in beams:
+            hyps: list = [None] * len(data)
+            with torch.inference_mode():
+                from nmt.data import make_batches
+                for bidx in make_batches(data.src_lens, None, batch_sents=32, shuffle=False):
+                    b = data.collate(bidx)
+                    h, _ = beam_search(model, b.src, b.src_len, beam=k, length_penalty=lp, return_attention=False)
+                    for j, i in enumerate(bidx):
+                        hyps[i] = [int(x) for x in h[j]]
+            units = [tgt_vocab.decode(h) for h in hyps]
+            words = [merge_subwords(u) for u in units] if bpe is not None else units
+            lines = p.postprocess([" ".join(w) for w in words])
+            hyp_data = ParallelData.from_tokens(src, units, src_vocab, tgt_vocab)
+            hyp_scores = forced_scores(model, hyp_data, lp)
+            diff = ref_scores[lp] - hyp_scores
+            rows.append({"beam": k, "length_penalty": lp, "bleu": round(bleu(lines, refs).score, 2),
+                         "search_errors": round(float((diff > 1e-6).mean()), 4),
+                         "model_errors": round(float((diff < -1e-6).mean()), 4), "n": len(idx)})
+            bar.update(1)
+    bar.close()
+    return rows
+
+
+def smt_sweep(run_dir: Path, p, idx: Sequence[int], stacks: Sequence[int], cfg: dict, processes: int = 1) -> list[dict]:
+    """BLEU of PBSMT at every stack size, and its search errors against the largest stack."""
+    from smt.decode import Decoder
+    from smt.tune import read_weights
+
+    src_all = read_tokenized(p.file("test", "src"))
+    src = [src_all[i] for i in idx]
+    refs_all = read_lines(p.ref("test"))
+    refs = [refs_all[i] for i in idx]
+    weights = read_weights(run_dir / "weights.json")
+    out = {}
+    for k in stacks:
+        dec = Decoder(run_dir / "phrase-table.gz", run_dir / "lm.binary", weights=weights, stack_size=k,
+                      distortion_limit=cfg["distortion_limit"], table_limit=cfg["table_limit"], sentences=src)
+        nb = dec.translate_corpus(src, nbest=1, processes=processes, desc=f"stack {k}")
+        out[k] = ([" ".join(t[0].tokens) if t else "" for t in nb], np.array([t[0].score if t else -np.inf for t in nb]))
+    best = out[max(stacks)][1]
+    rows = []
+    for k in stacks:
+        toks, scores = out[k]
+        rows.append({"stack": k, "bleu": round(bleu(p.postprocess(toks), refs).score, 2),
+                     "search_errors": round(float((best > scores + 1e-6).mean()), 4), "n": len(idx)})
+    return rows
+
+
+def _key(run_dir: Path, files: Sequence[str], settings: dict) -> dict:
+    return {"files": {f: sha256_file(run_dir / f) for f in files if (run_dir / f).is_file()}, "settings": settings}
+
+
+def run_sweeps(p, base: Path, rep: dict, smt_cfg: dict, systems: Sequence[str] = ("pbsmt", "rnnenc", "rnnsearch"),
+               processes: int = 1) -> dict[str, list[dict]]:
+    """Run (or reuse) the sweep of every system that exists; {system: rows}."""
+    idx = sweep_sample(p, rep.get("sweep_sample"))
+    results = {}
+    for name in systems:
+        d = base / name
+        if not (d / "scores.json").is_file():
+            continue
+        if name == "pbsmt":
+            files = ("phrase-table.gz", "lm.binary", "weights.json")
+            settings = {"stacks": list(rep["stack_sizes"]), "sample": idx, "distortion_limit": smt_cfg["distortion_limit"],
+                        "table_limit": smt_cfg["table_limit"]}
+        else:
+            files = ("best.pt", "vocab.src.txt", "vocab.tgt.txt", "bpe.codes")
+            settings = {"beams": list(rep["beam_sizes"]), "sample": idx}
+        if not all((d / f).is_file() for f in files if f != "bpe.codes"):
+            continue
+        key = _key(d, files, settings)
+        cache = d / "beam_sweep.json"
+        if cache.is_file():
+            old = read_json(cache)
+            if old.get("key") == key:
+                results[name] = old["rows"]
+                continue
+        print(f"beam sweep: {name} on {len(idx)} test sentences", flush=True)
+        if name == "pbsmt":
+            rows = smt_sweep(d, p, idx, rep["stack_sizes"], smt_cfg, processes)
+        else:
+            rows = nmt_sweep(d, p, idx, rep["beam_sizes"])
+        write_json(cache, {"key": key, "rows": rows})
+        results[name] = rows
+    return results
