@@ -231,5 +231,20 @@ def test_bad_input_is_one_line_without_traceback(isolated, tiny_corpus, capsys):
     assert "missing" in cli("--corpus", str(isolated / "missing"))
     assert "--vocab-size must be positive" in cli("--corpus", str(tiny_corpus), "--vocab-size", "0")
     assert "too small" in cli("--corpus", str(tiny_corpus), "--vocab-size", "3")
-    assert "CUDA is not available" in cli("--corpus", str(tiny_corpus), "--device", "cuda") or torch.cuda.is_available()
+    assert "not a device" in cli("--corpus", str(tiny_corpus), "--device", "gpu0")
+    if not torch.cuda.is_available():  # on a CUDA machine this would train: checked by test_pick_device instead
+        assert "CUDA is not available" in cli("--corpus", str(tiny_corpus), "--device", "cuda")
     assert not any((isolated / "runs").rglob("*.pt"))
+
+
+def test_pick_device(monkeypatch):
+    from data.io import UserError
+    from nmt import runtime
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert runtime.pick_device("auto").type == "cpu" and runtime.pick_device("cpu").type == "cpu"
+    for name, msg in (("cuda", "CUDA is not available"), ("mps", "MPS is not available"), ("gpu0", "not a device")):
+        with pytest.raises(UserError, match=msg):
+            runtime.pick_device(name)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert runtime.pick_device("auto").type == "cuda"
