@@ -57,28 +57,54 @@ def forced_scores(model, data, length_penalty: float, batch_sents: int = 64) -> 
     return out
 
 
+class NMTSystem:
+    """A trained NMT run folder ready to decode: model, vocabularies, BPE codes, source reversal."""
+
+    def __init__(self, run_dir: Path):
+        from nmt.model import load_checkpoint
+        from nmt.translate import _bpe_of
+        from nmt.vocab import Vocab
+
+        self.model, ckpt = load_checkpoint(run_dir / "best.pt", "cpu")
+        self.src_vocab, self.tgt_vocab = Vocab.load(run_dir / "vocab.src.txt"), Vocab.load(run_dir / "vocab.tgt.txt")
+        self.bpe = _bpe_of(run_dir / "best.pt", ckpt)
+        self.reverse = bool(ckpt.get("train_config", {}).get("reverse_source"))
+        self.beam = int(ckpt.get("train_config", {}).get("beam", 5))
+
+    def source_units(self, sents: Sequence[Sequence[str]]) -> list[list[str]]:
+        units = [self.bpe.segment(s) for s in sents] if self.bpe is not None else [list(s) for s in sents]
+        return [u[::-1] for u in units] if self.reverse else units
+
+    def translate(self, sents: Sequence[Sequence[str]], postprocess, beam: int | None = None) -> list[str]:
+        """Tokenised source sentences → post-processed output lines (beam search, length-normalised)."""
+        from nmt.bpe import merge_subwords
+        from nmt.data import ParallelData
+        from nmt.translate import translate_data
+
+        data = ParallelData.from_tokens(self.source_units(sents), None, self.src_vocab)
+        hyps, _ = translate_data(self.model, data, beam=beam or self.beam, device="cpu", desc="translate")
+        units = [self.tgt_vocab.decode(h) for h in hyps]
+        words = [merge_subwords(u) for u in units] if self.bpe is not None else units
+        return postprocess([" ".join(w) for w in words])
+
+
 def nmt_sweep(run_dir: Path, p, idx: Sequence[int], beams: Sequence[int],
               length_penalties: Sequence[float] = (1.0, 0.0)) -> list[dict]:
     """BLEU and search/model errors of one NMT system at every beam size and length penalty."""
     from nmt.bpe import merge_subwords
     from nmt.data import ParallelData
-    from nmt.model import load_checkpoint
     from nmt.search import beam_search
-    from nmt.translate import _bpe_of
-    from nmt.vocab import Vocab
 
-    model, ckpt = load_checkpoint(run_dir / "best.pt", "cpu")
-    src_vocab, tgt_vocab = Vocab.load(run_dir / "vocab.src.txt"), Vocab.load(run_dir / "vocab.tgt.txt")
-    bpe = _bpe_of(run_dir / "best.pt", ckpt)
+    sysm = NMTSystem(run_dir)
+    model, src_vocab, tgt_vocab, bpe = sysm.model, sysm.src_vocab, sysm.tgt_vocab, sysm.bpe
     src_all, tgt_all = read_tokenized(p.file("test", "src")), read_tokenized(p.file("test", "tgt"))
     refs_all = read_lines(p.ref("test"))
     src = [src_all[i] for i in idx]
     tgt = [tgt_all[i] for i in idx]
     refs = [refs_all[i] for i in idx]
+    src = sysm.source_units(src)
     if bpe is not None:
-        src, tgt = [bpe.segment(s) for s in src], [bpe.segment(t) for t in tgt]
-    if ckpt.get("train_config", {}).get("reverse_source"):
-        src = [s[::-1] for s in src]
+        tgt = [bpe.segment(t) for t in tgt]
     data = ParallelData.from_tokens(src, tgt, src_vocab, tgt_vocab)
     ref_scores = {lp: forced_scores(model, data, lp) for lp in length_penalties}
     rows = []

@@ -135,6 +135,25 @@ def rare_words_curve(df: pd.DataFrame, stem: str | Path, title: str = "") -> byt
     return save(fig, stem)
 
 
+def domain_bars(t: pd.DataFrame, stem: str | Path, title: str = "") -> bytes:
+    """Grouped bars: BLEU (95% CI) of every system per test set (in-domain first)."""
+    sets = list(dict.fromkeys(t["test set"]))
+    systems = list(dict.fromkeys(t["system"]))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    width = 0.8 / max(len(systems), 1)
+    for k, name in enumerate(systems):
+        g = t[t["system"] == name].set_index("test set").reindex(sets)
+        x = np.arange(len(sets)) + k * width
+        err = np.vstack([(g["BLEU"] - g["ci_low"]).to_numpy(float), (g["ci_high"] - g["BLEU"]).to_numpy(float)])
+        ax.bar(x, g["BLEU"].to_numpy(float), width, yerr=err, capsize=3, label=name, color=_colour(name))
+    ax.set_xticks(np.arange(len(sets)) + width * (len(systems) - 1) / 2, sets)
+    ax.set_ylabel("BLEU (95% bootstrap CI)")
+    ax.set_title(title or "BLEU in and out of domain")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    return save(fig, stem)
+
+
 def beam_curve(t: pd.DataFrame, stem: str | Path, title: str = "") -> bytes:
     """``t``: rows of :func:`compare.report.beam_table`. Left: NMT BLEU vs beam (solid: length-normalised,
     dashed: not); right: PBSMT BLEU vs stack size. Log x axes."""

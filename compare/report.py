@@ -50,11 +50,13 @@ RESULT_COLUMNS = ["experiment", "system", "bucket", "vocab_size", "train_size", 
 RESULT_DOC = {
     "experiment": "overall (each system, all test sentences) | length (BLEU per source-length bucket) | "
                   "vocab (BLEU vs shortlist size) | learning (BLEU vs training-set size) | "
-                  "beam (BLEU of a seeded test sample per beam / stack size, compare/beam.py; no CI)",
+                  "beam (BLEU of a seeded test sample per beam / stack size, compare/beam.py; no CI) | "
+                  "domain (BLEU on the in-domain test set and on each extra test set, compare/domain.py)",
     "system": "run folder name (overall, length, vocab) or system family pbsmt / rnnsearch (learning)",
     "bucket": "all | source-length bucket such as 11-20 or 41+ (tokens of the tokenised source) | "
               "no-unk (sentences whose tokenised source and reference are inside the model's vocabulary) | "
-              "bpe (the BPE model beside the word shortlists) | beam=K,lp=α or stack=K (beam experiment)",
+              "bpe (the BPE model beside the word shortlists) | beam=K,lp=α or stack=K (beam experiment) | "
+              "in-domain or the extra test set's name (domain experiment)",
     "vocab_size": "shortlist size K of the RNNsearch model (vocab experiment; for pbsmt rows: the K whose "
                   "no-unk subset was scored); empty otherwise",
     "train_size": "training sentence pairs (learning experiment; else the system's own, if recorded)",
@@ -119,6 +121,7 @@ class Study:
     bucket_rule: str = ""
     rare_words: pd.DataFrame | None = None
     beam: pd.DataFrame | None = None
+    domain: pd.DataFrame | None = None
     length_ratio: pd.DataFrame | None = None
 
 
@@ -378,6 +381,46 @@ def length_ratio_table(systems: dict[str, System], buckets: Sequence[bk.Bucket],
             t[f"{name} len ratio"] = [round(rw.length_ratio([hyps[i] for i in b.indices], [refs[i] for i in b.indices]), 3)
                                       for b in buckets]
     return t
+
+
+def domain_table(p, systems: dict[str, System], results: pd.DataFrame, n_boot: int) -> pd.DataFrame:
+    """In-domain test BLEU and each extra test set's BLEU (95% bootstrap CI) of every main system."""
+    from compare import domain
+
+    extras = sorted(p.manifest.get("extra_tests") or {})
+    rows = []
+    if not extras:
+        return pd.DataFrame(rows, columns=["system", "test set", "BLEU", "ci_low", "ci_high", "n", "drop"])
+    overall = results[results["experiment"] == "overall"].set_index("system")
+    for name in main_systems(systems):
+        if name not in overall.index:
+            continue
+        o = overall.loc[name]
+        rows.append({"system": name, "test set": "in-domain", "BLEU": o["bleu"], "ci_low": o["ci_low"],
+                     "ci_high": o["ci_high"], "n": int(o["n"]), "drop": 0.0})
+        for ext in extras:
+            refs = read_lines(p.ref(f"test-{ext}"))
+            hyps = domain.read_extra(systems[name].dir, ext, len(refs))
+            if hyps is None:
+                continue
+            stats = sentence_stats(hyps, refs)
+            iv = bootstrap_ci(stats, n_boot, SEED, resample_weights(len(refs), n_boot, SEED))
+            rows.append({"system": name, "test set": ext, "BLEU": iv.bleu, "ci_low": iv.ci_low, "ci_high": iv.ci_high,
+                         "n": iv.n, "drop": round(float(o["bleu"]) - iv.bleu, 2)})
+    return pd.DataFrame(rows, columns=["system", "test set", "BLEU", "ci_low", "ci_high", "n", "drop"])
+
+
+def domain_findings(t: pd.DataFrame) -> list[str]:
+    out = []
+    for ext, g in t[t["test set"] != "in-domain"].groupby("test set"):
+        drops = g.set_index("system")["drop"]
+        if "pbsmt" in drops and "rnnsearch" in drops:
+            more = "more" if drops["rnnsearch"] > drops["pbsmt"] else "less"
+            out.append(f"Out of domain ({ext}): rnnsearch loses {drops['rnnsearch']:.2f} BLEU, pbsmt "
+                       f"{drops['pbsmt']:.2f} — NMT loses {more} than PBSMT"
+                       + (", as Koehn & Knowles (2017) found." if more == "more" else
+                          ", unlike Koehn & Knowles (2017)."))
+    return out
 
 
 def beam_table(systems: dict[str, System]) -> pd.DataFrame:
@@ -662,6 +705,19 @@ def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs:
     else:
         parts.append("<p><em>No tokenised outputs (test.tok.hyp / test.tuned.tok).</em></p>")
 
+    parts.append("<h3>Domain mismatch</h3>")
+    parts.append("<p>Koehn &amp; Knowles (2017, §3.1): every main system on the corpus' extra test sets "
+                 "(<code>test-&lt;name&gt;</code>; Multi30k: the COCO captions of <code>test_2017_mscoco</code>; "
+                 "bible: software messages from Debian's Spanish gettext catalogues, <code>data/ood_extract.py</code>) "
+                 "beside the in-domain test set; <i>drop</i> = in-domain BLEU − out-of-domain BLEU. "
+                 "In <code>domain.csv</code> and <code>results.csv</code> (experiment <code>domain</code>).</p>")
+    if "domain" in images:
+        parts.append(_img(images["domain"], "BLEU in and out of domain"))
+        parts.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in domain_findings(s.domain)) + "</ul>")
+        parts.append(_table(s.domain))
+    else:
+        parts.append("<p><em>This corpus has no extra test set (test-&lt;name&gt;.{src,tgt}).</em></p>")
+
     parts.append("<h3>Beam search</h3>")
     parts.append("<p>Koehn &amp; Knowles (2017, §3.6): BLEU against the beam size of the NMT systems, with length "
                  "normalisation (score = log p / |y|) and without, and against the stack size of the phrase-based "
@@ -730,8 +786,8 @@ def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs:
 
 #: Files of a run folder the report reads (their hashes make the report's fingerprint).
 INPUT_FILES = ("test.hyp", "scores.json", "vocab.src.txt", "vocab.tgt.txt", "attention.npz", "test.align",
-               "test.tok.hyp", "test.tuned.tok", "beam_sweep.json")
-OUTPUT_FILES = ("index.html", "results.csv", "significance.csv", "vocab.csv", "rare_words.csv", "beam.csv")
+               "test.tok.hyp", "test.tuned.tok", "beam_sweep.json", "domain.json")
+OUTPUT_FILES = ("index.html", "results.csv", "significance.csv", "vocab.csv", "rare_words.csv", "beam.csv", "domain.csv")
 FINGERPRINT_RE = re.compile(r'<meta name="mt-report-fingerprint" content="([0-9a-f]{64})">')
 
 
@@ -795,6 +851,12 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
                   SEED, rule)
     study.rare_words = rare_words_table(systems, tgt_tok, read_tokenized(p.file("train", "tgt")))
     study.beam = beam_table(systems)
+    study.domain = domain_table(p, systems, results, int(rep.get("bootstrap", 1000)))
+    if len(study.domain):
+        results = pd.concat([results, pd.DataFrame(
+            [{"experiment": "domain", "system": r["system"], "bucket": r["test set"], "vocab_size": None,
+              "train_size": None, "bleu": r["BLEU"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"]}
+             for _, r in study.domain.iterrows()], columns=RESULT_COLUMNS)], ignore_index=True)
     if len(study.beam):
         results = pd.concat([results, pd.DataFrame(
             [{"experiment": "beam", "system": r["system"], "bucket": r["setting"], "vocab_size": None, "train_size": None,
@@ -817,6 +879,8 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
     lc = results[results["experiment"] == "learning"]
     if len(lc):
         images["learning"] = plots.learning_curve(lc, out / "learning_curve", f"Learning curve — {tag}")
+    if study.domain is not None and len(study.domain):
+        images["domain"] = plots.domain_bars(study.domain, out / "bleu_by_domain", f"In vs out of domain — {tag}")
     if len(study.beam):
         images["beam"] = plots.beam_curve(study.beam, out / "bleu_vs_beam", f"BLEU vs beam / stack size — {tag}")
     ov = significance[significance["experiment"] == "overall"]
@@ -838,6 +902,8 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
         study.rare_words.to_csv(fh, index=False)
     with atomic_write(out / "beam.csv") as fh:
         study.beam.to_csv(fh, index=False)
+    with atomic_write(out / "domain.csv") as fh:
+        study.domain.to_csv(fh, index=False)
     page = render(study, corpus_manifest=p.manifest, src_raw=src_raw, refs=refs,
                   lengths=bk.source_lengths(src_tok), images=images, attn_figs=attn_figs, fingerprint=fp)
     with atomic_write(out / "index.html") as fh:
@@ -862,7 +928,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--recheck", action="store_true", help="call every stage CLI even when its scores.json looks current")
     ap.add_argument("--force", action="store_true", help="rewrite the report even when it is up to date")
     ap.add_argument("--no-sweep", action="store_true",
-                    help="skip the beam/stack-size sweep (compare/beam.py; minutes the first time, cached after)")
+                    help="skip the decoding analyses: the beam/stack-size sweep (compare/beam.py) and the out-of-domain "
+                         "test sets (compare/domain.py); minutes the first time, cached after")
     ap.add_argument("--all-systems", action="store_true",
                     help="also report on run folders the study did not plan (scratch runs), marked as such")
     experiments.add_job_args(ap)
@@ -876,6 +943,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from compare import beam  # decodes with the trained models: torch and the SMT decoder
         base = Path(args.runs_dir) / p.name / f"{p.src}-{p.tgt}"
         beam.run_sweeps(p, base, get(args.profile, "report"), get(args.profile, "smt"))
+        from compare import domain
+        domain.run_domain(p, base, get(args.profile, "smt"))
     planned = {j.system for j in experiments.plan(experiments.corpus_arg(args.corpus), p.src, p.tgt, args.profile,
                                                   int(p.manifest["counts"]["train"]))}
     build_report(p, args.runs_dir, args.report_dir, args.profile, force=args.force, planned=planned,

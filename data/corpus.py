@@ -16,8 +16,10 @@ Anything else must be an existing directory following the contract.
 from __future__ import annotations
 
 import os
+import re
+import sys
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from data.io import UserError, atomic_write, sha256_file
@@ -30,6 +32,8 @@ DEFAULT_PAIRS = {"bible": ("es", "en"), "multi30k": ("de", "en")}
 MULTI30K_URL = "https://github.com/multi30k/dataset/raw/master/data/task1/raw/{name}.{lang}.gz"
 MULTI30K_FILES = {"train": "train", "dev": "val", "test": "test_2016_flickr"}
 MULTI30K_LANGS = ("de", "en", "fr")
+#: optional extra test sets: name in the study -> file stem (test_2017_mscoco: COCO captions, out of domain)
+MULTI30K_EXTRA = {"mscoco": "test_2017_mscoco"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,9 @@ class Corpus:
     src: str
     tgt: str
     files: dict  # split -> (Path, Path)
+    #: optional extra test sets (e.g. out of domain): name -> (Path, Path), from ``test-<name>.{src,tgt}``;
+    #: not part of :meth:`hash` (they do not change what is trained), hashed by :meth:`extras_hash`
+    extra_tests: dict = field(default_factory=dict)
 
     def hash(self) -> str:
         """SHA-256 over the SHA-256 of every raw file, in split order (the corpus identity)."""
@@ -50,6 +57,28 @@ class Corpus:
             for path in self.files[split]:
                 h.update(f"{split}:{path.name}:{sha256_file(path)}\n".encode())
         return h.hexdigest()
+
+    def extras_hash(self) -> str:
+        import hashlib
+
+        h = hashlib.sha256()
+        for name in sorted(self.extra_tests):
+            for path in self.extra_tests[name]:
+                h.update(f"{name}:{path.name}:{sha256_file(path)}\n".encode())
+        return h.hexdigest()
+
+
+def _extra_tests(directory: Path, src: str, tgt: str) -> dict:
+    """``test-<name>.{src,tgt}[.gz]`` pairs of a corpus directory (both sides needed)."""
+    out = {}
+    for path in sorted(directory.glob(f"test-*.{src}*")):
+        name = path.name[len("test-"):].split(".")[0]
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name) or name in out:
+            continue
+        s, t = _find(directory, f"test-{name}.{src}"), _find(directory, f"test-{name}.{tgt}")
+        if s is not None and t is not None:
+            out[name] = (s, t)
+    return out
 
 
 def mirror_dir() -> Path | None:
@@ -90,7 +119,17 @@ def _multi30k(src: str, tgt: str) -> Corpus:
                 _download(MULTI30K_URL.format(name=name, lang=lang), path)
             pair.append(path)
         files[split] = tuple(pair)
-    return Corpus("multi30k", src, tgt, files)
+    extra = {}
+    for name, stem in MULTI30K_EXTRA.items():  # optional: the official out-of-domain test set
+        pair = [base / f"{stem}.{lang}.gz" for lang in (src, tgt)]
+        try:
+            for path, lang in zip(pair, (src, tgt)):
+                if not path.is_file():
+                    _download(MULTI30K_URL.format(name=stem, lang=lang), path)
+            extra[name] = tuple(pair)
+        except UserError as exc:
+            print(f"note: multi30k {stem} not available ({exc}); no out-of-domain test set", file=sys.stderr)
+    return Corpus("multi30k", src, tgt, files, extra)
 
 
 def _download(url: str, path: Path) -> None:
@@ -126,4 +165,4 @@ def resolve(corpus: str, src: str, tgt: str) -> Corpus:
                                 f"{{train,dev,test}}.{{{src},{tgt}}}[.gz])")
             pair.append(path)
         files[split] = tuple(pair)
-    return Corpus(name, src, tgt, files)
+    return Corpus(name, src, tgt, files, _extra_tests(directory, src, tgt))

@@ -144,7 +144,7 @@ def prepare(corpus: str = "bible", src: str | None = None, tgt: str | None = Non
     if manifest_path.is_file():
         manifest = read_json(manifest_path)
         if manifest.get("hash") == corpus_hash and manifest.get("settings") == SETTINGS:
-            return Prepared(c.name, src, tgt, out, manifest)
+            return Prepared(c.name, src, tgt, out, _prepare_extras(c, out, manifest))
         _refuse_name_collision(corpus, c, manifest, out)
     created = [d for d in (out.parent.parent, out.parent) if not d.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +160,33 @@ def prepare(corpus: str = "bible", src: str | None = None, tgt: str | None = Non
             with contextlib.suppress(OSError):
                 d.rmdir()
         raise
-    return Prepared(c.name, src, tgt, out, manifest)
+    return Prepared(c.name, src, tgt, out, _prepare_extras(c, out, manifest))
+
+
+def _prepare_extras(c: corpus_mod.Corpus, out: Path, manifest: dict) -> dict:
+    """Prepare the corpus' extra test sets (``test-<name>``) like test — NFC, tokenised, truecased
+    with the models trained on train — beside the rest; the manifest lists them under
+    ``extra_tests`` (name -> sentences). Redone only when their files change (``extras_hash``);
+    they never change the corpus hash, so no system is retrained for them."""
+    h = c.extras_hash()
+    if manifest.get("extras_hash") == h:
+        return manifest
+    counts = {}
+    for name, (s_path, t_path) in sorted(c.extra_tests.items()):
+        s, t = read_lines(s_path, allow_empty_lines=False), read_lines(t_path, allow_empty_lines=False)
+        if len(s) != len(t):
+            raise UserError(f"{s_path} has {len(s):,} lines but {t_path} has {len(t):,}: the sides must be line-aligned")
+        s, t = [pp.nfc(x) for x in s], [pp.nfc(x) for x in t]
+        split = f"test-{name}"
+        for lang, lines in ((c.src, s), (c.tgt, t)):
+            tc = pp.load_truecaser(out / f"truecase.{lang}")
+            write_lines(out / f"{split}.{lang}", pp.truecase(tc, pp.tokenize(lines, lang, split)))
+            write_lines(out / f"{split}.raw.{lang}", lines)
+        write_lines(out / f"{split}.ref.{c.tgt}", t)
+        counts[name] = len(s)
+    manifest = {**manifest, "extra_tests": counts, "extras_hash": h}
+    write_json(out / "manifest.json", manifest)
+    return manifest
 
 
 def _refuse_name_collision(corpus: str, c, manifest: dict, out: Path) -> None:

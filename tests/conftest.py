@@ -26,14 +26,18 @@ def isolated(tmp_path, monkeypatch):
 
 
 def make_tiny_corpus(directory: Path, n_train: int = 200, n_dev: int = 30, n_test: int = 30,
-                     src: str = "de", tgt: str = "en") -> Path:
-    """A small real corpus from Multi30k: {train,dev,test}.{src,tgt} in ``directory``."""
+                     src: str = "de", tgt: str = "en", n_ood: int = 0) -> Path:
+    """A small real corpus from Multi30k: {train,dev,test}.{src,tgt} in ``directory`` (and, with
+    ``n_ood``, the out-of-domain COCO captions as the extra test set ``test-coco``)."""
     directory.mkdir(parents=True, exist_ok=True)
     m = SHARED / "multi30k"
     for lang in (src, tgt):
         (directory / f"train.{lang}").write_text("\n".join(head_gz(m / f"train.{lang}.gz", n_train)) + "\n", encoding="utf-8")
         (directory / f"dev.{lang}").write_text("\n".join(head_gz(m / f"val.{lang}.gz", n_dev)) + "\n", encoding="utf-8")
         (directory / f"test.{lang}").write_text("\n".join(head_gz(m / f"test_2016_flickr.{lang}.gz", n_test)) + "\n", encoding="utf-8")
+        if n_ood:
+            (directory / f"test-coco.{lang}").write_text("\n".join(head_gz(m / f"test_2017_mscoco.{lang}.gz", n_ood)) + "\n",
+                                                         encoding="utf-8")
     return directory
 
 

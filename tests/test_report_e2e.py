@@ -21,7 +21,7 @@ class _Images(HTMLParser):
 
 
 def test_make_report_end_to_end(tmp_path):
-    corpus = make_tiny_corpus(tmp_path / "mini", n_train=160, n_dev=20, n_test=40)
+    corpus = make_tiny_corpus(tmp_path / "mini", n_train=160, n_dev=20, n_test=40, n_ood=25)
     env = dict(os.environ, MT_BUILD_DIR=str(tmp_path / "build"), MT_RUNS_DIR=str(tmp_path / "runs"),
                MT_REPORT_DIR=str(tmp_path / "report"), MT_NO_PROGRESS="1")
     cmd = ["make", "-s", "report", f"CORPUS={corpus}", "SRC=de", "TGT=en", "PROFILE=tiny", "JOBS=1"]
@@ -41,6 +41,9 @@ def test_make_report_end_to_end(tmp_path):
     beam_rows = {(row["system"], row["bucket"]) for row in rows if row["experiment"] == "beam"}
     assert {("rnnsearch", "beam=1,lp=1"), ("rnnsearch", "beam=3,lp=0"), ("rnnenc", "beam=3,lp=1"),
             ("pbsmt", "stack=5"), ("pbsmt", "stack=20")} <= beam_rows
+    dom = {(row["system"], row["bucket"]): row for row in rows if row["experiment"] == "domain"}
+    assert {("pbsmt", "coco"), ("rnnsearch", "coco"), ("rnnenc", "in-domain")} <= set(dom)
+    assert int(dom[("pbsmt", "coco")]["n"]) == 25
     rare = list(csv.DictReader((out / "rare_words.csv").open(encoding="utf-8")))
     assert {r["system"] for r in rare} == {"pbsmt", "rnnenc", "rnnsearch"}
     assert int(overall["pbsmt"]["n"]) == 40

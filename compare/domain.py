@@ -1,0 +1,72 @@
+"""Domain mismatch (Koehn & Knowles 2017, challenge 1): every main system on the corpus' extra test
+sets (``test-<name>``, e.g. Multi30k's COCO captions ``mscoco`` or the bible's software messages
+``software``) beside the in-domain test set.
+
+Koehn & Knowles found NMT losing more than PBSMT out of domain (their Table 2 / Fig. 1): the
+neural model's fluent output drifts away from an unfamiliar source. Nothing is retrained: each
+trained system translates the extra sets (NMT: the best checkpoint with the trainer's beam; PBSMT:
+the tuned weights and the profile's stack), cached as ``<run>/test-<name>.hyp`` with
+``domain.json`` (keyed by the model files' and the test set's hashes).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from data.io import read_json, read_lines, read_tokenized, sha256_file, write_json, write_lines
+
+MODEL_FILES = {"pbsmt": ("phrase-table.gz", "lm.binary", "weights.json"),
+               "nmt": ("best.pt", "vocab.src.txt", "vocab.tgt.txt", "bpe.codes")}
+
+
+def translate_extra(name: str, d: Path, p, split: str, smt_cfg: dict, processes: int = 1) -> list[str]:
+    src = read_tokenized(p.file(split, "src"))
+    if name.startswith("pbsmt"):
+        from smt.decode import Decoder
+        from smt.tune import read_weights
+
+        dec = Decoder(d / "phrase-table.gz", d / "lm.binary", weights=read_weights(d / "weights.json"),
+                      stack_size=smt_cfg["stack_size"], distortion_limit=smt_cfg["distortion_limit"],
+                      table_limit=smt_cfg["table_limit"], sentences=src)
+        nb = dec.translate_corpus(src, nbest=1, processes=processes, desc=f"{name} {split}")
+        return p.postprocess([" ".join(t[0].tokens) if t else "" for t in nb])
+    from compare.beam import NMTSystem
+    return NMTSystem(d).translate(src, p.postprocess)
+
+
+def run_domain(p, base: Path, smt_cfg: dict, systems: Sequence[str] = ("pbsmt", "rnnenc", "rnnsearch"),
+               processes: int = 1) -> dict[str, dict[str, Path]]:
+    """Translate every extra test set with every main system that exists (cached);
+    {system: {test set name: hypothesis file}}."""
+    extras = sorted((p.manifest.get("extra_tests") or {}))
+    out: dict[str, dict[str, Path]] = {}
+    for name in systems:
+        d = base / name
+        files = MODEL_FILES["pbsmt" if name.startswith("pbsmt") else "nmt"]
+        if not (d / "scores.json").is_file() or not all((d / f).is_file() for f in files if f != "bpe.codes"):
+            continue
+        key_models = {f: sha256_file(d / f) for f in files if (d / f).is_file()}
+        cache = d / "domain.json"
+        old = read_json(cache) if cache.is_file() else {}
+        done = old.get("sets", {}) if old.get("models") == key_models else {}
+        for ext in extras:
+            split = f"test-{ext}"
+            src_hash = sha256_file(p.file(split, "src"))
+            hyp = d / f"{split}.hyp"
+            if done.get(ext) == src_hash and hyp.is_file():
+                out.setdefault(name, {})[ext] = hyp
+                continue
+            print(f"domain: {name} translates {split} ({p.manifest['extra_tests'][ext]:,} sentences)", flush=True)
+            write_lines(hyp, translate_extra(name, d, p, split, smt_cfg, processes))
+            done[ext] = src_hash
+            write_json(cache, {"models": key_models, "sets": done})
+            out.setdefault(name, {})[ext] = hyp
+    return out
+
+
+def read_extra(d: Path, ext: str, n_refs: int) -> list[str] | None:
+    hyp = d / f"test-{ext}.hyp"
+    if not hyp.is_file():
+        return None
+    lines = read_lines(hyp, allow_empty_file=True)
+    return lines if len(lines) == n_refs else None
