@@ -82,7 +82,9 @@ class Step:
     """One make-like step: skipped when its artifacts exist and ``<name>.stamp.json`` matches.
 
     The stamp key holds the pipeline version, the SHA-256 of every input file and the settings;
-    the stamp also records what the step reported (``info``) and how long it took.
+    the stamp also records what the step reported (``info``), how long it took, and the size and
+    SHA-256 of every artifact it wrote: an artifact changed since (truncated, damaged, replaced) is
+    not reused — the step runs again and says why.
     """
 
     def __init__(self, run_dir: Path, name: str, artifacts: list[Path], inputs: dict[str, Path],
@@ -94,17 +96,31 @@ class Step:
                     "inputs": {k: file_hash(p) for k, p in sorted(inputs.items())},
                     "settings": json.loads(json.dumps(settings, default=str))}
 
-    def cached(self) -> dict | None:
+    def _outputs(self) -> dict:
+        return {p.name: {"size": p.stat().st_size, "sha256": file_hash(p)} for p in self.artifacts}
+
+    def cached(self, log: Log | None = None) -> dict | None:
         if not (self.stamp.is_file() and all(p.is_file() for p in self.artifacts)):
             return None
         try:
             stamp = read_json(self.stamp)
         except UserError:
             return None
-        return stamp if stamp.get("key") == self.key else None
+        if stamp.get("key") != self.key:
+            return None
+        recorded = stamp.get("outputs")
+        if recorded is not None:
+            now = self._outputs()
+            changed = [n for n in now if recorded.get(n) != now[n]]
+            if changed:
+                if log is not None:
+                    log(f"{self.name}: {', '.join(changed)} changed since the step wrote it (size or SHA-256 differ "
+                        f"from {self.stamp.name}); running the step again")
+                return None
+        return stamp
 
     def run(self, fn: Callable[[], dict], log: Log, force: bool = False) -> dict:
-        stamp = None if force else self.cached()
+        stamp = None if force else self.cached(log)
         if stamp is not None:
             log(f"{self.name}: up to date ({', '.join(p.name for p in self.artifacts)}), reused")
             return stamp
@@ -113,7 +129,7 @@ class Step:
         t0 = time.time()
         info = fn() or {}
         seconds = round(time.time() - t0, 2)
-        stamp = {"key": self.key, "info": info, "seconds": seconds,
+        stamp = {"key": self.key, "info": info, "seconds": seconds, "outputs": self._outputs(),
                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         write_json(self.stamp, stamp)
         log(f"{self.name}: done in {seconds:.1f}s")

@@ -138,6 +138,10 @@ def test_step_reruns_only_when_inputs_or_settings_change(tmp_path):
     art.unlink()  # artifact missing
     Step(tmp_path, "s", [art], {"src": src}, {"k": 2}).run(work, log)
     assert len(calls) == 4
+    art.write_text("B")  # artifact damaged after the step (truncated): not reused, rebuilt
+    Step(tmp_path, "s", [art], {"src": src}, {"k": 2}).run(work, log)
+    assert len(calls) == 5 and art.read_text() == "B\n"
+    assert "changed since the step wrote it" in (tmp_path / "log").read_text()
 
 
 class _T:
@@ -162,6 +166,21 @@ def test_bad_corpus_is_one_clear_error(isolated):
         pipeline.main(["--corpus", str(isolated / "nope"), "--src", "de", "--tgt", "en"])
     with pytest.raises(UserError, match="--system"):
         pipeline.main(["--system", "../x"])
+
+
+def test_truncated_phrase_table_is_rebuilt_not_reused(tiny_run, capsys):
+    """A valid gzip holding only the first lines of the phrase table is noticed and rebuilt: the
+    same BLEU as before, not the damaged table's."""
+    import gzip
+    _root, _corpus, argv, run_dir = tiny_run
+    before = json.loads((run_dir / "scores.json").read_text())["bleu"]
+    table = run_dir / "phrase-table.gz"
+    lines = gzip.decompress(table.read_bytes()).splitlines(keepends=True)
+    table.write_bytes(gzip.compress(b"".join(lines[: len(lines) // 5])))
+    assert pipeline.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "phrases: phrase-table.gz changed since the step wrote it" in out
+    assert json.loads((run_dir / "scores.json").read_text())["bleu"] == before
 
 
 def test_learning_curve_point_reuses_tuned_weights(tiny_run):
