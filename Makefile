@@ -1,5 +1,6 @@
 # The whole suite through Make. Variables: CORPUS (bible | multi30k | a directory), SRC, TGT, PROFILE (quick | full | tiny),
-# JOBS (systems trained at once by `make report`: auto = cores / THREADS), THREADS (per system; results depend on it, not on JOBS).
+# JOBS (systems trained at once by `make report`: auto = cores / THREADS), THREADS (per system, every stage: torch threads
+# for NMT, decoder processes for SMT; NMT results depend on it in the last bits, not on JOBS).
 # Every target runs `setup` first; every stage is incremental (finished artifacts are reused).
 CORPUS  ?= bible
 SRC     ?=
@@ -25,11 +26,11 @@ data: setup ## prepare the corpus (NFC, Moses tokenise + truecase, clean) and pr
 	$(PY) -m data prepare $(CORPUS_ARGS)
 
 smt: setup ## phrase-based SMT: align, phrase table, KenLM, MERT, translate test -> runs/<corpus>/<src>-<tgt>/pbsmt
-	$(PY) -m smt train $(ARGS)
+	$(PY) -m smt train $(ARGS) $(if $(THREADS),--processes $(THREADS))
 
 nmt: setup ## RNN NMT: rnnenc and rnnsearch -> runs/<corpus>/<src>-<tgt>/{rnnenc,rnnsearch}
-	$(PY) -m nmt train $(ARGS) --arch rnnenc
-	$(PY) -m nmt train $(ARGS) --arch rnnsearch
+	$(PY) -m nmt train $(ARGS) --arch rnnenc $(if $(THREADS),--threads $(THREADS))
+	$(PY) -m nmt train $(ARGS) --arch rnnsearch $(if $(THREADS),--threads $(THREADS))
 
 report: setup ## the whole study (trains what is missing) -> report/<corpus>-<src>-<tgt>/index.html + results.csv
 	$(PY) -m compare report $(ARGS) --jobs $(JOBS) $(if $(THREADS),--threads $(THREADS))

@@ -114,6 +114,21 @@ def dispatch(package: str, commands: dict[str, tuple[str, str]], argv: Sequence[
 READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error)
 
 
+#: The one length policy: a sentence to translate, align or score may hold at most this many
+#: tokens (after tokenisation). Longer dev/test/input sentences are refused with file:line (the
+#: decoders' time and memory grow with length: a 5,000-word line hung the stack decoder); training
+#: pairs are cleaned to 80 tokens by ``clean-corpus-n`` (counted), NMT training to ``max_len``.
+MAX_TOKENS = 250
+
+
+def check_tokens(path: str | os.PathLike, sents: Sequence[Sequence[str]], limit: int = MAX_TOKENS) -> None:
+    """:class:`UserError` ``path:line`` at the first sentence longer than ``limit`` tokens."""
+    for n, s in enumerate(sents, 1):
+        if len(s) > limit:
+            raise UserError(f"{path}:{n}: sentence of {len(s):,} tokens (limit {limit:,}; split it — decoding time "
+                            f"and memory grow with length)")
+
+
 def open_binary(path: str | os.PathLike):
     """The one gzip-aware open: ``path`` read as bytes, decompressed when it ends in ``.gz``.
     :class:`UserError` for a missing file, a directory or no permission."""

@@ -29,7 +29,7 @@ import numpy as np
 
 from data import corpus as corpus_mod
 from data import preprocess as pp
-from data.io import UserError, read_json, read_lines, write_json, write_lines
+from data.io import UserError, check_tokens, read_json, read_lines, write_json, write_lines
 from data.profiles import PROFILES, SEED
 
 #: Bump when preprocessing changes so that cached builds are redone.
@@ -178,6 +178,7 @@ def _prepare_extras(c: corpus_mod.Corpus, out: Path, manifest: dict) -> dict:
             raise UserError(f"{s_path} has {len(s):,} lines but {t_path} has {len(t):,}: the sides must be line-aligned")
         s, t = [pp.nfc(x) for x in s], [pp.nfc(x) for x in t]
         split = f"test-{name}"
+        check_tokens(s_path, [x.split() for x in s])
         for lang, lines in ((c.src, s), (c.tgt, t)):
             tc = pp.load_truecaser(out / f"truecase.{lang}")
             write_lines(out / f"{split}.{lang}", pp.truecase(tc, pp.tokenize(lines, lang, split)))
@@ -215,6 +216,9 @@ def _build(c: corpus_mod.Corpus, out: Path, corpus_hash: str, quiet: bool) -> di
             raise UserError(f"{s_path} has {len(s):,} lines but {t_path} has {len(t):,}: the sides must be line-aligned")
         raw[split] = ([pp.nfc(x) for x in s], [pp.nfc(x) for x in t])
     tok = {split: (pp.tokenize(s, src, f"{split}"), pp.tokenize(t, tgt, f"{split}")) for split, (s, t) in raw.items()}
+    for split in ("dev", "test"):  # the one length policy (data.io.MAX_TOKENS); train is cleaned below
+        for side, lines in zip(c.files[split], tok[split]):
+            check_tokens(side, [line.split() for line in lines])
     keep, dropped = pp.clean(*tok["train"])
     tc = {lang: pp.train_truecaser([tok["train"][i][k] for k in keep], out / f"truecase.{lang}")
           for i, lang in enumerate((src, tgt))}

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from data.io import HelpFormatter, UserError, progress, read_lines, write_lines
+from data.io import HelpFormatter, UserError, check_tokens, progress, read_lines, write_lines
 from nmt.data import ParallelData, make_batches
 from nmt.runtime import pick_device, set_threads
 from nmt.vocab import UNK_TOKEN, Vocab
@@ -160,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = pick_device(args.device)
     set_threads(device, args.threads)
     lines = read_lines(args.input, allow_empty_lines=True)  # validated before the model is loaded
+    check_tokens(args.input, [line.split() for line in lines])
     try:
         model, ckpt = load_checkpoint(ckpt_path, device)
     except UserError:

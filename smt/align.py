@@ -47,13 +47,13 @@ from typing import Iterable, Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from data.io import UserError, progress, read_parallel, write_lines
+from data.io import MAX_TOKENS as IO_MAX_TOKENS, check_tokens, UserError, progress, read_parallel, write_lines
 
 MODELS = ("ibm1", "ibm2", "hmm")
 SYMMETRIZE = ("intersect", "union", "grow", "grow-diag", "grow-final", "grow-diag-final",
               "grow-diag-final-and", "src2tgt", "tgt2src")
 #: Longest sentence (tokens) accepted: longer lines are almost surely not sentences.
-MAX_TOKENS = 1000
+MAX_TOKENS = IO_MAX_TOKENS  # the one length policy (data.io.MAX_TOKENS)
 #: Defaults. p0: probability of the empty word in IBM2/HMM (fixed, not trained, as in fast_align
 #: and GIZA++'s HMM); alpha: weight of the uniform distribution smoothed into a(i|…) / p(i|i').
 P0 = 0.2
@@ -510,9 +510,7 @@ def symmetrize(f2e: Iterable[tuple[int, int]], e2f: Iterable[tuple[int, int]], m
 
 # -------------------------------------------------------------------- corpus API
 def check_lengths(sents: Sequence[Sequence[str]], name: str = "input") -> None:
-    for n, s in enumerate(sents, 1):
-        if len(s) > MAX_TOKENS:
-            raise UserError(f"{name}:{n}: sentence of {len(s):,} tokens (limit {MAX_TOKENS:,})")
+    check_tokens(name, sents, MAX_TOKENS)
 
 
 def _link_cells(s2t: AlignmentModel, t2s: AlignmentModel) -> tuple[np.ndarray, np.ndarray]:

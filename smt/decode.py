@@ -81,7 +81,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from data.io import HelpFormatter, UserError, atomic_write, progress, read_tokenized
+from data.io import HelpFormatter, UserError, atomic_write, check_tokens, progress, read_tokenized
 from smt.lm import load_lm
 
 #: The log-linear model's features, in the fixed order used by the decoder, MERT and weights files.
@@ -648,10 +648,22 @@ class _Popcount(dict):
 _WORKER: Decoder | None = None
 
 
+def _die_with_parent() -> None:
+    """SIGTERM this worker when the process that started it dies (even by kill -9), so no orphaned
+    or zombie decoder workers stay behind (Linux prctl PR_SET_PDEATHSIG; elsewhere nothing)."""
+    try:
+        import ctypes  # only for this Linux call
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def _init_worker(config: dict | None) -> None:
     """Pool initializer: the decoder (table + LM) is loaded once per worker process."""
     global _WORKER
     os.environ["MT_NO_PROGRESS"] = "1"
+    _die_with_parent()
     if config is not None:
         _WORKER = Decoder(**config)
 
@@ -719,6 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from smt.tune import read_weights
         weights = read_weights(args.weights)
     sentences = read_tokenized(args.input, allow_empty_file=True)
+    check_tokens(args.input, sentences)
     decoder = Decoder(args.phrase_table, args.lm, weights=weights, stack_size=args.stack_size,
                       distortion_limit=args.distortion_limit, beam_threshold=args.beam_threshold,
                       table_limit=args.table_limit, sentences=sentences)

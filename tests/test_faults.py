@@ -164,3 +164,20 @@ def test_plain_and_gzip_split_is_ambiguous(tmp_path):
 def test_misspelt_corpus_says_unknown_corpus(tmp_path):
     err = cli("data", "prepare", "--corpus", "bibel", env={"MT_BUILD_DIR": str(tmp_path)})
     assert "corpus 'bibel': not a built-in corpus" in err
+
+
+def test_one_length_policy_for_dev_test_and_inputs(isolated, tmp_path):
+    """A 5,000-word dev sentence is refused at preparation with file:line, not accepted and then
+    hanging a decoder; the translate/decode/align CLIs apply the same limit (data.io.MAX_TOKENS)."""
+    from data.io import MAX_TOKENS, check_tokens
+    from data.prepare import prepare
+    from tests.conftest import make_tiny_corpus
+    d = make_tiny_corpus(tmp_path / "longdev", n_train=40, n_dev=5, n_test=5)
+    lines = (d / "dev.de").read_text().splitlines()
+    lines[2] = " ".join(["wort"] * 5000)
+    (d / "dev.de").write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError, match=r"dev.de:3: sentence of 5,000 tokens \(limit 250"):
+        prepare(str(d), "de", "en", quiet=True)
+    check_tokens("x", [["a"] * MAX_TOKENS])
+    with pytest.raises(UserError, match="x:2: sentence of 251 tokens"):
+        check_tokens("x", [["a"], ["a"] * (MAX_TOKENS + 1)])
