@@ -9,6 +9,7 @@ Problems with the user's input raise :class:`UserError`; :func:`run_cli` prints 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import io
@@ -87,6 +88,14 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
         sys.exit(130)
     except BrokenPipeError:  # e.g. `python -m smt align … | head`
         sys.exit(0)
+    except PermissionError as exc:  # a read-only runs/report folder, an unreadable file
+        print(f"error: {exc.filename or exc}: permission denied", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):  # disk full, read-only file system
+            print(f"error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+            sys.exit(2)
+        raise
     sys.exit(code or 0)
 
 

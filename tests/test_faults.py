@@ -181,3 +181,36 @@ def test_one_length_policy_for_dev_test_and_inputs(isolated, tmp_path):
     check_tokens("x", [["a"] * MAX_TOKENS])
     with pytest.raises(UserError, match="x:2: sentence of 251 tokens"):
         check_tokens("x", [["a"], ["a"] * (MAX_TOKENS + 1)])
+
+
+def test_read_only_run_folder_is_one_line():
+    """A runs folder the user cannot write: one line, exit 2 (checked as an unprivileged user when root)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.conftest import make_tiny_corpus
+    base = Path(tempfile.mkdtemp(prefix="mt-ro-"))
+    try:
+        base.chmod(0o755)
+        corpus = make_tiny_corpus(base / "c", n_train=40, n_dev=5, n_test=5)
+        for f in corpus.iterdir():
+            f.chmod(0o644)
+        corpus.chmod(0o755)
+        runs, build = base / "ro-runs", base / "build"
+        runs.mkdir(mode=0o555)
+        runs.chmod(0o555)
+        build.mkdir()
+        build.chmod(0o777)
+        args = [sys.executable, "-m", "nmt", "train", "--corpus", str(corpus), "--src", "de", "--tgt", "en",
+                "--profile", "tiny", "--threads", "1", "--max-steps", "2"]
+        env = {**os.environ, "MT_RUNS_DIR": str(runs), "MT_BUILD_DIR": str(build), "MT_NO_PROGRESS": "1"}
+        if os.geteuid() == 0:  # root writes anywhere: run as nobody
+            args = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *args]
+        r = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        if os.geteuid() == 0 and "setpriv" in r.stderr and r.returncode != 2:
+            pytest.skip("setpriv is not available")
+        assert r.returncode == 2, r.stderr[-2000:]
+        assert "Traceback" not in r.stderr and "permission denied" in r.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
