@@ -151,6 +151,9 @@ def prepare(corpus: str = "bible", src: str | None = None, tgt: str | None = Non
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         manifest = _build(c, tmp, corpus_hash, quiet)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700: give it the mode any new folder gets
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -214,3 +214,13 @@ def test_read_only_run_folder_is_one_line():
         assert "Traceback" not in r.stderr and "permission denied" in r.stderr
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_prepared_folder_has_the_umask_mode(isolated, tiny_corpus):
+    from data.prepare import prepare
+    old = os.umask(0o022)
+    try:
+        p = prepare(str(tiny_corpus), "de", "en", quiet=True)
+    finally:
+        os.umask(old)
+    assert p.dir.stat().st_mode & 0o777 == 0o755
