@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from data.io import UserError, read_json
+from data.io import UserError, plain_doc, read_json
 from data.profiles import get
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -376,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m compare experiments``: train what is missing (no report)."""
     from data.prepare import add_corpus_args, prepared_from_args, runs_root
 
-    ap = argparse.ArgumentParser(prog="python -m compare experiments", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m compare experiments", description=plain_doc(__doc__),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_corpus_args(ap)
     ap.add_argument("--runs-dir", default=str(runs_root()), help="run folders (default: runs/ in the project, or $MT_RUNS_DIR)")

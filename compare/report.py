@@ -42,7 +42,7 @@ from compare import plots
 from compare import rare_words as rw
 from compare.score import sentence_stats, unk_rate
 from compare.significance import ALPHA, bootstrap_ci, paired_bootstrap, resample_weights
-from data.io import UserError, atomic_write, progress, read_json, read_lines, read_tokenized, sha256_file
+from data.io import UserError, plain_doc, atomic_write, progress, read_json, read_lines, read_tokenized, sha256_file
 from data.profiles import SEED, get
 
 #: Columns of results.csv, in this order.
@@ -917,7 +917,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from data.corpus import ROOT
     from data.prepare import add_corpus_args, prepared_from_args, runs_root
 
-    ap = argparse.ArgumentParser(prog="python -m compare report", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m compare report", description=plain_doc(__doc__),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_corpus_args(ap)
     ap.add_argument("--runs-dir", default=str(runs_root()),

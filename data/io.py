@@ -32,6 +32,13 @@ class UserError(Exception):
     """A problem with the user's input or settings, reported as one line and exit status 2."""
 
 
+def plain_doc(text: str) -> str:
+    """A module docstring for ``--help``: reST markup (``x``, :mod:`x`, :data:`x`) as plain text."""
+    import re  # only here
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return re.sub(r"``([^`]+)``", r"\1", text)
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """``--help`` that shows each option's default once: appended as "(default: X)" unless the help
     text already speaks of its default, or there is none to show (``None``, ``False``)."""

@@ -29,7 +29,7 @@ import numpy as np
 
 from data import corpus as corpus_mod
 from data import preprocess as pp
-from data.io import UserError, check_tokens, read_json, read_lines, write_json, write_lines
+from data.io import HelpFormatter, UserError, check_tokens, read_json, read_lines, write_json, write_lines
 from data.profiles import PROFILES, SEED
 
 #: Bump when preprocessing changes so that cached builds are redone.
@@ -279,3 +279,14 @@ def add_corpus_args(parser: argparse.ArgumentParser) -> None:
 
 def prepared_from_args(args: argparse.Namespace) -> Prepared:
     return prepare(args.corpus, args.src, args.tgt)
+
+
+def main(argv=None) -> int:
+    """``python -m data prepare``: prepare a corpus (NFC, Moses tokenisation + truecasing, cleaning) and
+    print its table. The preparation is the same for every profile."""
+    parser = argparse.ArgumentParser(prog="python -m data prepare", description=" ".join(main.__doc__.split("``:")[1].split()),
+                                     formatter_class=HelpFormatter)
+    add_corpus_args(parser)
+    args = parser.parse_args(argv)
+    print(table(prepare(args.corpus, args.src, args.tgt)))
+    return 0
