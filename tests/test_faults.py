@@ -1,6 +1,7 @@
 """Faults and bad input (issue: reliability): one clear line, exit status 2, no traceback, no silent damage."""
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -224,3 +225,44 @@ def test_prepared_folder_has_the_umask_mode(isolated, tiny_corpus):
     finally:
         os.umask(old)
     assert p.dir.stat().st_mode & 0o777 == 0o755
+
+
+def test_children_die_with_a_killed_report(tmp_path):
+    """kill -9 of `compare experiments` takes its trainer with it (no orphan left writing the run folder)."""
+    import signal
+    import time
+    from tests.conftest import make_tiny_corpus
+    corpus = make_tiny_corpus(tmp_path / "kc", n_train=120, n_dev=10, n_test=10)
+    env = {**os.environ, "MT_RUNS_DIR": str(tmp_path / "runs"), "MT_BUILD_DIR": str(tmp_path / "build"),
+           "MT_NO_PROGRESS": "1"}
+    parent = subprocess.Popen([sys.executable, "-m", "compare", "experiments", "--corpus", str(corpus), "--src", "de",
+                               "--tgt", "en", "--profile", "tiny", "--jobs", "1", "--no-estimate"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = None
+    try:
+        for _ in range(600):  # wait for the first trainer (smt train) to start
+            out = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True).stdout.split()
+            if out:
+                child = int(out[0])
+                break
+            time.sleep(0.1)
+        assert child is not None, "no child trainer started"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        for _ in range(100):
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            try:
+                if open(f"/proc/{child}/stat").read().split()[2] == "Z":  # exited, waiting to be reaped by init
+                    break
+            except FileNotFoundError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"child {child} still running after its parent was killed")
+    finally:
+        if child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
