@@ -445,8 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restarts", type=int, default=20, help="random starting points per round (plus the current one)")
     p.add_argument("--random-directions", type=int, default=0, help="random directions besides the coordinate axes")
     p.add_argument("--seed", type=int, default=1234, help="seed of the random restarts/directions")
-    p.add_argument("--stack-size", type=int, default=100)
-    p.add_argument("--distortion-limit", type=int, default=6)
+    p.add_argument("--stack-size", type=int, default=100, help="decoder stack size (hypotheses kept per stack)")
+    p.add_argument("--distortion-limit", type=int, default=6, help="the decoder's distortion limit (source words a phrase may jump)")
     p.add_argument("--processes", type=int, default=2, help="decoder processes")
     p.add_argument("--log", help="also write the MERT log (JSON) here")
     return p
