@@ -122,6 +122,7 @@ class Study:
     rare_words: pd.DataFrame | None = None
     beam: pd.DataFrame | None = None
     domain: pd.DataFrame | None = None
+    wins: list | None = None
     length_ratio: pd.DataFrame | None = None
 
 
@@ -420,6 +421,29 @@ def domain_findings(t: pd.DataFrame) -> list[str]:
                        f"{drops['pbsmt']:.2f} — NMT loses {more} than PBSMT"
                        + (", as Koehn & Knowles (2017) found." if more == "more" else
                           ", unlike Koehn & Knowles (2017)."))
+    return out
+
+
+def wins_analysis(systems: dict[str, System], refs: Sequence[str], src_raw: Sequence[str], tgt_tok: Sequence[str],
+                  k: int = 3, top: int = 10) -> list[dict]:
+    """For every pair of main systems: the sentences each wins most (sentence chrF) and the n-grams
+    each gets right and the other wrong most often (compare/wins.py)."""
+    from compare import wins
+
+    mains = main_systems(systems)
+    chrf = {n: wins.sentence_chrf(systems[n].hyps, refs) for n in mains}
+    tok = {n: tokenised_output(systems[n]) for n in mains}
+    ref_tok = [line.split() for line in tgt_tok]
+    out = []
+    for a, b in itertools.combinations(mains, 2):
+        aw, bw = wins.biggest_wins(chrf[a], chrf[b], k)
+        ex = [{"winner": w, "line": i + 1, "Δ chrF": round(float(chrf[w][i] - chrf[l][i]), 1), "source": src_raw[i],
+               "reference": refs[i], a: systems[a].hyps[i], b: systems[b].hyps[i]}
+              for w, l, idx in ((a, b, aw), (b, a, bw)) for i in idx]
+        grams = wins.ngram_differences(tok[a], tok[b], ref_tok, top=top) if tok[a] and tok[b] else ([], [])
+        out.append({"a": a, "b": b, "examples": pd.DataFrame(ex),
+                    "ngrams": pd.DataFrame({f"{a} right, {b} wrong": [f"{g} ({c})" for g, c in grams[0]] + [""] * (top - len(grams[0])),
+                                            f"{b} right, {a} wrong": [f"{g} ({c})" for g, c in grams[1]] + [""] * (top - len(grams[1]))})})
     return out
 
 
@@ -733,6 +757,15 @@ def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs:
     else:
         parts.append("<p><em>No sweep (run the report without --no-sweep on trained systems).</em></p>")
 
+    parts.append("<h3>Where each system wins</h3>")
+    parts.append("<p>As compare-mt (Neubig et al. 2019): for every pair of main systems, the test sentences where each "
+                 "beats the other most by sentence chrF, and the reference n-grams (n ≤ 4, tokenised) each matches more "
+                 "often than the other (clipped counts summed over the test set; the count difference in brackets).</p>")
+    for w in (s.wins or []):
+        parts.append(f"<h4>{html.escape(w['a'])} vs {html.escape(w['b'])}</h4>")
+        parts.append(_table(w["examples"], "{:.1f}"))
+        parts.append(_table(w["ngrams"]))
+
     parts.append("<h2>6. Significance tests</h2>")
     if "significance" in images:
         parts.append("<p>Every pair of systems on the whole test set at a glance: ΔBLEU of the row over the column, "
@@ -851,6 +884,7 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
                   SEED, rule)
     study.rare_words = rare_words_table(systems, tgt_tok, read_tokenized(p.file("train", "tgt")))
     study.beam = beam_table(systems)
+    study.wins = wins_analysis(systems, refs, src_raw, tgt_tok)
     study.domain = domain_table(p, systems, results, int(rep.get("bootstrap", 1000)))
     if len(study.domain):
         results = pd.concat([results, pd.DataFrame(
