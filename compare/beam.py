@@ -136,7 +136,7 @@ def nmt_sweep(run_dir: Path, p, idx: Sequence[int], beams: Sequence[int],
 def smt_sweep(run_dir: Path, p, idx: Sequence[int], stacks: Sequence[int], cfg: dict, processes: int = 1) -> list[dict]:
     """BLEU of PBSMT at every stack size, and its search errors against the largest stack."""
     from smt.decode import Decoder
-    from smt.tune import read_weights
+    from smt.weights import read_weights
 
     src_all = read_tokenized(p.file("test", "src"))
     src = [src_all[i] for i in idx]

@@ -23,7 +23,7 @@ def translate_extra(name: str, d: Path, p, split: str, smt_cfg: dict, processes:
     src = read_tokenized(p.file(split, "src"))
     if name.startswith("pbsmt"):
         from smt.decode import Decoder
-        from smt.tune import read_weights
+        from smt.weights import read_weights
 
         dec = Decoder(d / "phrase-table.gz", d / "lm.binary", weights=read_weights(d / "weights.json"),
                       stack_size=smt_cfg["stack_size"], distortion_limit=smt_cfg["distortion_limit"],

@@ -83,18 +83,14 @@ import numpy as np
 
 from data.io import HelpFormatter, UserError, atomic_write, check_tokens, progress, read_tokenized
 from smt.lm import load_lm
+from smt.weights import DEFAULT_WEIGHTS, FEATURES, N_FEATURES, as_weights, read_weights  # noqa: F401 (re-exported)
 
-#: The log-linear model's features, in the fixed order used by the decoder, MERT and weights files.
-FEATURES = ["tm_fe", "lex_fe", "tm_ef", "lex_ef", "lm", "distortion", "word_penalty", "phrase_penalty"]
-#: Untuned Moses-like weights (see the module docstring for the sign convention).
-DEFAULT_WEIGHTS = [0.2, 0.2, 0.2, 0.2, 0.5, 0.3, -0.5, 0.2]
 #: Log-probability given to each translation-model feature of an unknown word's copy option.
 UNKNOWN_LOGPROB = -100.0
 #: Floor of the logged phrase-table probabilities (Moses' FloorScore).
 LOG_FLOOR = -100.0
 LN10 = math.log(10.0)
 
-N_FEATURES = len(FEATURES)
 TM, LM, DIST, WP, PP = slice(0, 4), 4, 5, 6, 7
 
 # A hypothesis is a plain tuple (faster to build than an object); fields:
@@ -115,24 +111,6 @@ class Translation:
     features: np.ndarray
     score: float
     alignment: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
-
-
-def as_weights(weights) -> np.ndarray:
-    """Weights as a float64[8] array; accepts a sequence in :data:`FEATURES` order or a name→value dict."""
-    if isinstance(weights, dict):
-        unknown = set(weights) - set(FEATURES)
-        if unknown:
-            raise UserError(f"unknown feature(s) {sorted(unknown)} (features: {', '.join(FEATURES)})")
-        missing = [f for f in FEATURES if f not in weights]
-        if missing:
-            raise UserError(f"weights lack feature(s) {missing}")
-        weights = [weights[f] for f in FEATURES]
-    w = np.asarray(weights, dtype=np.float64)
-    if w.shape != (N_FEATURES,):
-        raise UserError(f"expected {N_FEATURES} weights ({', '.join(FEATURES)}), got shape {w.shape}")
-    if not np.all(np.isfinite(w)):
-        raise UserError(f"weights must be finite numbers, got {w.tolist()}")
-    return w
 
 
 def _log(p: float) -> float:
@@ -728,7 +706,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("--nbest and --nbest-out go together")
     weights = DEFAULT_WEIGHTS
     if args.weights:
-        from smt.tune import read_weights
         weights = read_weights(args.weights)
     sentences = read_tokenized(args.input, allow_empty_file=True)
     check_tokens(args.input, sentences)

@@ -42,9 +42,10 @@ from typing import Callable
 
 import numpy as np
 
-from data.io import UserError, read_json, run_folder_lock, read_lines, read_tokenized, sha256_file, write_json, write_lines
+from data.io import UserError, read_json, read_lines, read_tokenized, run_folder_lock, sha256_file, write_json, write_lines
 from data.prepare import Prepared, add_corpus_args, prepared_from_args
 from data.profiles import SEED, get as get_profile
+from smt.weights import DEFAULT_WEIGHTS, FEATURES, read_weights, write_weights
 
 #: Bump when a step's behaviour changes so that old artifacts are redone.
 PIPELINE_VERSION = 1
@@ -225,11 +226,7 @@ def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, s
         processes: int = 2, restarts: int = MERT_RESTARTS, tune: bool = True, force: bool = False,
         weights_from: str | None = None) -> dict:
     """Run (or bring up to date) every step for the prepared corpus ``p``; returns scores.json."""
-    from smt.decode import DEFAULT_WEIGHTS, FEATURES  # noqa: F401  (import early: fail fast)
-    from smt.tune import write_weights
-
     cfg = get_profile(profile, "smt")
-    from smt.tune import read_weights
     source_weights = None
     if weights_from is not None:
         source_weights = p.run_dir(weights_from) / "weights.json"

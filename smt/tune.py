@@ -45,7 +45,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from data.io import HelpFormatter, UserError, progress, read_json, read_tokenized, write_json
+from data.io import HelpFormatter, UserError, progress, read_tokenized, write_json
+from smt.weights import DEFAULT_WEIGHTS, FEATURES, read_weights, write_weights  # noqa: F401 (re-exported)
 
 MAX_ORDER = 4
 #: Columns of a sufficient-statistics row: m_1..m_4, t_1..t_4, c (hyp length), r (ref length).
@@ -400,28 +401,6 @@ def mert(decode_nbest: Callable[[np.ndarray], NBest], refs: Sequence[Sequence[st
 # CLI
 # --------------------------------------------------------------------------------------------
 
-def write_weights(path, weights: Sequence[float], **extra) -> None:
-    """Write a weights file ``{"features": FEATURES, "weights": [...]}`` atomically."""
-    from smt.decode import FEATURES
-    obj = {"features": list(FEATURES), "weights": [float(x) for x in weights]}
-    obj.update(extra)
-    write_json(path, obj)
-
-
-def read_weights(path) -> np.ndarray:
-    """Read a weights JSON file, checking it names the decoder's features in order."""
-    from smt.decode import FEATURES
-    obj = read_json(path)
-    if not isinstance(obj, dict) or "weights" not in obj:
-        raise UserError(f"{path}: not a weights file (needs a \"weights\" list)")
-    if obj.get("features", list(FEATURES)) != list(FEATURES):
-        raise UserError(f"{path}: features {obj.get('features')} differ from the decoder's {list(FEATURES)}")
-    w = obj["weights"]
-    if not isinstance(w, list) or len(w) != len(FEATURES) or not all(isinstance(x, (int, float)) for x in w):
-        raise UserError(f"{path}: \"weights\" must be a list of {len(FEATURES)} numbers")
-    return np.asarray(w, dtype=np.float64)
-
-
 def decoder_nbest_fn(decoder, sentences: list[list[str]], nbest: int, processes: int):
     """Wrap a :class:`smt.decode.Decoder` as the ``decode_nbest`` callable :func:`mert` expects."""
     def decode_nbest(weights: np.ndarray):
@@ -459,7 +438,7 @@ def main(argv=None) -> int:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1")
     if args.restarts < 0 or args.random_directions < 0:
         raise UserError("--restarts and --random-directions must be >= 0")
-    from smt.decode import DEFAULT_WEIGHTS, Decoder
+    from smt.decode import Decoder  # the decoder is imported where MERT drives it (CLI), not for MERT itself
     src = read_tokenized(args.src, allow_empty_lines=False)
     refs = read_tokenized(args.ref)
     if len(src) != len(refs):
