@@ -123,6 +123,7 @@ class Study:
     beam: pd.DataFrame | None = None
     domain: pd.DataFrame | None = None
     wins: list | None = None
+    att_align: dict | None = None
     length_ratio: pd.DataFrame | None = None
 
 
@@ -784,6 +785,16 @@ def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs:
                  "test source and <code>test.tok.hyp</code>).</p>")
     parts.append("".join(f"<h3>{html.escape(t)}</h3>{_img(png, t)}" for t, png in attn_figs)
                  if attn_figs else "<p><em>No attention.npz in the rnnsearch run.</em></p>")
+    parts.append("<h3>Does attention agree with the word aligner?</h3>")
+    parts.append("<p>Koehn &amp; Knowles (2017, §3.5): the sentences of <code>attention.npz</code> aligned (source, "
+                 "RNNsearch output) by the PBSMT system's trained aligner (forced alignment with its saved parameters, "
+                 "both directions, grow-diag-final-and; <code>compare/alignment.py</code>), on words. <i>match</i>: share "
+                 "of aligned output words whose most-attended source word is aligned to them; <i>probability mass</i>: "
+                 "mean attention on their aligned source words; AER of the attention-argmax links against the "
+                 "aligner's. Koehn &amp; Knowles found match 44–64% and mass 34–50%.</p>")
+    parts.append(_table(pd.DataFrame([s.att_align]), "{:.3f}") if s.att_align
+                 else "<p><em>Needs rnnsearch's attention.npz and the PBSMT aligner's saved models "
+                      "(alignments/*.npz).</em></p>")
 
     parts.append("<h2>8. Example translations</h2>")
     ex_rows = []
@@ -819,7 +830,8 @@ def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs:
 
 #: Files of a run folder the report reads (their hashes make the report's fingerprint).
 INPUT_FILES = ("test.hyp", "scores.json", "vocab.src.txt", "vocab.tgt.txt", "attention.npz", "test.align",
-               "test.tok.hyp", "test.tuned.tok", "beam_sweep.json", "domain.json")
+               "test.tok.hyp", "test.tuned.tok", "beam_sweep.json", "domain.json",
+               "alignments/src2tgt.npz", "alignments/tgt2src.npz")
 OUTPUT_FILES = ("index.html", "results.csv", "significance.csv", "vocab.csv", "rare_words.csv", "beam.csv", "domain.csv")
 FINGERPRINT_RE = re.compile(r'<meta name="mt-report-fingerprint" content="([0-9a-f]{64})">')
 
@@ -885,6 +897,10 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
     study.rare_words = rare_words_table(systems, tgt_tok, read_tokenized(p.file("train", "tgt")))
     study.beam = beam_table(systems)
     study.wins = wins_analysis(systems, refs, src_raw, tgt_tok)
+    if "rnnsearch" in systems and "pbsmt" in systems and (systems["rnnsearch"].dir / "attention.npz").is_file():
+        from compare import alignment
+        study.att_align = alignment.attention_vs_aligner(systems["rnnsearch"].dir, systems["pbsmt"].dir,
+                                                         read_attention(systems["rnnsearch"].dir / "attention.npz"))
     study.domain = domain_table(p, systems, results, int(rep.get("bootstrap", 1000)))
     if len(study.domain):
         results = pd.concat([results, pd.DataFrame(

@@ -47,7 +47,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from data.io import MAX_TOKENS as IO_MAX_TOKENS, check_tokens, UserError, progress, read_parallel, write_lines
+from data.io import MAX_TOKENS as IO_MAX_TOKENS, UserError, atomic_write, check_tokens, progress, read_parallel, write_lines
 
 MODELS = ("ibm1", "ibm2", "hmm")
 SYMMETRIZE = ("intersect", "union", "grow", "grow-diag", "grow-final", "grow-diag-final",
@@ -388,6 +388,60 @@ class AlignmentModel:
         post, _ = self._posteriors(b, E, model or self.model)
         return post[r, :b.m[r]]
 
+    # ---------------------------------------------------------------- saving, forced alignment
+    def params(self, keep_f: set[str] | None = None, keep_e: set[str] | None = None) -> dict:
+        """The trained parameters — t(f|e) as word pairs, IBM2/HMM position and jump counts, p0, α
+        and the model — enough to align new pairs (:meth:`forced`). ``keep_f``/``keep_e`` keep only
+        the t entries of those f / e words (NULL is always kept), e.g. the words of a test set."""
+        inv_f = np.empty(len(self.f_vocab), dtype=object)
+        for w, i in self.f_vocab.items():
+            inv_f[i] = w
+        inv_e = np.empty(len(self.e_vocab), dtype=object)
+        for w, i in self.e_vocab.items():
+            inv_e[i] = "" if w is None else w            # "" = NULL (no real token is empty)
+        fw, ew = inv_f[self.pair_f], inv_e[self.pair_e]
+        keep = np.ones(len(fw), dtype=bool)
+        if keep_f is not None:
+            keep &= np.fromiter((w in keep_f for w in fw), bool, len(fw))
+        if keep_e is not None:
+            keep &= np.fromiter((w == "" or w in keep_e for w in ew), bool, len(ew))
+        return {"f": fw[keep].astype(str), "e": ew[keep].astype(str), "t": self.t[keep], "s": self.s, "c": self.c,
+                "max_l": self.max_l, "p0": self.p0, "alpha": self.alpha, "model": self.model}
+
+    @staticmethod
+    def save_params(path, params: dict) -> None:
+        with atomic_write(path, "wb") as fh:
+            np.savez_compressed(fh, **{k: np.asarray(v) for k, v in params.items()})
+
+    @staticmethod
+    def load_params(path) -> dict:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                d = {k: z[k] for k in z.files}
+        except (OSError, ValueError, KeyError) as exc:
+            raise UserError(f"{path}: not a saved alignment model ({exc})") from None
+        return {**d, "max_l": int(d["max_l"]), "p0": float(d["p0"]), "alpha": float(d["alpha"]), "model": str(d["model"])}
+
+    @classmethod
+    def forced(cls, params: dict, f_sents: Sequence[Sequence[str]], e_sents: Sequence[Sequence[str]],
+               floor: float = 1e-7) -> "AlignmentModel":
+        """A model over new pairs with the trained parameters, fixed (no EM): :meth:`viterbi` then
+        aligns them as training would have. Pairs never seen in training get t = ``floor``."""
+        m = cls(f_sents, e_sents, p0=params["p0"], alpha=params["alpha"])
+        lookup = dict(zip(zip(params["e"].tolist(), params["f"].tolist()), params["t"].tolist()))
+        inv_f = {i: w for w, i in m.f_vocab.items()}
+        inv_e = {i: ("" if w is None else w) for w, i in m.e_vocab.items()}
+        m.t = np.array([lookup.get((inv_e[e], inv_f[f]), floor) for e, f in zip(m.pair_e.tolist(), m.pair_f.tolist())])
+        old, new = int(params["max_l"]), m.max_l
+        for name in ("s", "c"):  # position / jump counts, re-centred on the new max_l
+            arr = np.asarray(params[name], dtype=np.float64)
+            out = np.full(2 * new + 1, max(float(arr.min()), 1e-12))
+            k = min(old, new)
+            out[new - k:new + k + 1] = arr[old - k:old + k + 1]
+            setattr(m, name, out)
+        m.model = params["model"]
+        return m
+
     # ---------------------------------------------------------------- Viterbi
     def viterbi(self, model: str | None = None) -> list[np.ndarray]:
         """The most probable alignment of every pair: array of length m, a_j in 0..l-1 or -1 (NULL)."""
@@ -572,11 +626,14 @@ def train_directions(src_sents, tgt_sents, model: str = "hmm", iterations: int =
 
 def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequence[str]], model: str = "hmm",
                  iterations: int = 5, ibm1_iterations: int = 5, symmetrize: str = "grow-diag-final-and",
-                 p0: float = P0, alpha: float = ALPHA, agreement: bool = True) -> list[list[tuple[int, int]]]:
+                 p0: float = P0, alpha: float = ALPHA, agreement: bool = True, models_out=None,
+                 keep_src_words: set[str] | None = None) -> list[list[tuple[int, int]]]:
     """Word-align a tokenised corpus; returns per pair the sorted (source i, target j) links, 0-based.
 
     Both directions are trained (jointly by agreement unless ``agreement=False``, see
-    :func:`train_directions`), Viterbi-aligned and symmetrised with ``symmetrize``.
+    :func:`train_directions`), Viterbi-aligned and symmetrised with ``symmetrize``. With
+    ``models_out = (src2tgt.npz, tgt2src.npz)`` both trained models are saved for
+    :func:`forced_align`, their t-tables cut to the source words ``keep_src_words`` if given.
     """
     if len(src_sents) != len(tgt_sents):
         raise UserError(f"{len(src_sents):,} source but {len(tgt_sents):,} target sentences")
@@ -585,6 +642,9 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
     check_lengths(src_sents, "source")
     check_lengths(tgt_sents, "target")
     s2t, t2s = train_directions(src_sents, tgt_sents, model, iterations, ibm1_iterations, p0, alpha, agreement)
+    if models_out is not None:
+        AlignmentModel.save_params(models_out[0], s2t.params(keep_f=keep_src_words))
+        AlignmentModel.save_params(models_out[1], t2s.params(keep_e=keep_src_words))
     return symmetrize_corpus(s2t.viterbi(), t2s.viterbi(), symmetrize)
 
 
@@ -596,6 +656,14 @@ def symmetrize_corpus(a_s2t: list[np.ndarray], a_t2s: list[np.ndarray], method: 
         e2f = [(int(i), j) for j, i in enumerate(b) if i >= 0]
         out.append(symmetrize(f2e, e2f, method, len(a), len(b)))
     return out
+
+
+def forced_align(params_s2t: dict, params_t2s: dict, src_sents: Sequence[Sequence[str]],
+                 tgt_sents: Sequence[Sequence[str]], symmetrize: str = "grow-diag-final-and") -> list[list[tuple[int, int]]]:
+    """Align new pairs with saved models of both directions (no training), symmetrised as in training."""
+    s2t = AlignmentModel.forced(params_s2t, src_sents, tgt_sents)
+    t2s = AlignmentModel.forced(params_t2s, tgt_sents, src_sents)
+    return symmetrize_corpus(s2t.viterbi(), t2s.viterbi(), symmetrize)
 
 
 def to_pharaoh(links: Iterable[tuple[int, int]]) -> str:

@@ -141,13 +141,17 @@ class Step:
 # Steps
 # ------------------------------------------------------------------------------------------
 
-def align_step(src: Path, tgt: Path, out: Path, cfg: dict) -> dict:
-    """Word-align the (lowercased) training pairs; write Pharaoh ``i-j`` (source-target)."""
+def align_step(src: Path, tgt: Path, out: Path, cfg: dict, models=None, test_srcs=()) -> dict:
+    """Word-align the (lowercased) training pairs; write Pharaoh ``i-j`` (source-target). With
+    ``models``, also save both trained directions (for forced alignment of the test sets' outputs,
+    compare/alignment.py), their t-tables cut to the words of the ``test_srcs`` files."""
     from smt.align import align_corpus
     f = [line.lower().split() for line in read_lines(src)]
     e = [line.lower().split() for line in read_lines(tgt)]
+    keep = {w for path in test_srcs for line in read_lines(path) for w in line.lower().split()}
     links = align_corpus(f, e, model=cfg["align_model"], iterations=cfg["iterations"],
-                         ibm1_iterations=cfg["ibm1_iterations"], symmetrize=cfg["symmetrize"])
+                         ibm1_iterations=cfg["ibm1_iterations"], symmetrize=cfg["symmetrize"],
+                         models_out=models, keep_src_words=keep if models else None)
     write_lines(out, (" ".join(f"{i}-{j}" for i, j in sorted(a)) for a in links))
     n_links = sum(len(a) for a in links)
     return {"sentences": len(links), "links": n_links,
@@ -244,10 +248,13 @@ def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, s
 
     # --- 1. word alignment ---------------------------------------------------------------
     align_path = out / "alignments" / "train.gdfa"
+    models = (out / "alignments" / "src2tgt.npz", out / "alignments" / "tgt2src.npz")
     align_cfg = {k: cfg[k] for k in ("align_model", "iterations", "ibm1_iterations", "symmetrize")}
-    stamps["align"] = Step(out, "align", [align_path], {"src": train_src, "tgt": train_tgt},
+    test_srcs = [p.file("test", "src")] + [p.file(f"test-{x}", "src") for x in sorted(p.manifest.get("extra_tests") or {})]
+    stamps["align"] = Step(out, "align", [align_path, *models],
+                           {"src": train_src, "tgt": train_tgt, **{f"test{k}": f for k, f in enumerate(test_srcs)}},
                            {**align_cfg, "lowercase": True}).run(
-        lambda: align_step(train_src, train_tgt, align_path, cfg), log, force)
+        lambda: align_step(train_src, train_tgt, align_path, cfg, models, test_srcs), log, force)
 
     # --- 2. phrase table -----------------------------------------------------------------
     table_path = out / "phrase-table.gz"

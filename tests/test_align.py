@@ -305,3 +305,27 @@ def test_agreement_links_the_same_cells_in_both_directions():
     np.testing.assert_allclose(s2t.cell_post[c1], p1, atol=1e-12)
     np.testing.assert_allclose(t2s.cell_post[c2], p2, atol=1e-12)
     assert len(c1) == sum(len(a) * len(b) for a, b in zip(src, tgt))
+
+
+def test_forced_alignment_of_training_pairs_equals_training_viterbi(tmp_path):
+    """Saved parameters, re-applied to pairs the aligner was trained on (no EM), give exactly the
+    Viterbi alignment of training — in both directions, for IBM1 and the HMM."""
+    from smt.align import AlignmentModel, forced_align, symmetrize_corpus, train_directions
+    src = [s.split() for s in ["das haus ist klein", "das haus ist gross", "ein buch ist klein", "das buch",
+                               "ein haus", "klein ist das haus"]]
+    tgt = [s.split() for s in ["the house is small", "the house is big", "a book is small", "the book",
+                               "a house", "small is the house"]]
+    for model in ("ibm1", "hmm"):
+        s2t, t2s = train_directions(src, tgt, model=model, iterations=3, ibm1_iterations=3)
+        paths = tmp_path / f"{model}.s2t.npz", tmp_path / f"{model}.t2s.npz"
+        AlignmentModel.save_params(paths[0], s2t.params())
+        AlignmentModel.save_params(paths[1], t2s.params())
+        p1, p2 = AlignmentModel.load_params(paths[0]), AlignmentModel.load_params(paths[1])
+        f1 = AlignmentModel.forced(p1, src, tgt)
+        assert [a.tolist() for a in f1.viterbi()] == [a.tolist() for a in s2t.viterbi()]
+        assert forced_align(p1, p2, src, tgt) == symmetrize_corpus(s2t.viterbi(), t2s.viterbi(), "grow-diag-final-and")
+    # an unseen pair of words gets the floor probability, not an error; kept words are filtered
+    part = s2t.params(keep_f={"haus"})
+    assert set(part["f"].tolist()) == {"haus"} and len(part["t"]) < len(s2t.params()["t"])
+    new = AlignmentModel.forced(s2t.params(), [["das", "auto"]], [["the", "car"]])
+    assert [a.tolist() for a in new.viterbi()][0][0] == 0      # "das" -> "the"

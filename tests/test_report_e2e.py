@@ -41,6 +41,7 @@ def test_make_report_end_to_end(tmp_path):
     beam_rows = {(row["system"], row["bucket"]) for row in rows if row["experiment"] == "beam"}
     assert {("rnnsearch", "beam=1,lp=1"), ("rnnsearch", "beam=3,lp=0"), ("rnnenc", "beam=3,lp=1"),
             ("pbsmt", "stack=5"), ("pbsmt", "stack=20")} <= beam_rows
+    assert "Needs rnnsearch's attention.npz" not in html   # attention vs the forced alignment was computed
     dom = {(row["system"], row["bucket"]): row for row in rows if row["experiment"] == "domain"}
     assert {("pbsmt", "coco"), ("rnnsearch", "coco"), ("rnnenc", "in-domain")} <= set(dom)
     assert int(dom[("pbsmt", "coco")]["n"]) == 25
