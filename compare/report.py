@@ -990,11 +990,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_train:
         failed = experiments.train_missing(args, p)
     if not args.no_sweep:
-        from compare import beam  # decodes with the trained models: torch and the SMT decoder
+        import torch  # the decoding analyses run the trained models (compare/beam.py, compare/domain.py)
+
+        from compare import beam, domain
         base = Path(args.runs_dir) / p.name / f"{p.src}-{p.tgt}"
-        beam.run_sweeps(p, base, get(args.profile, "report"), get(args.profile, "smt"))
-        from compare import domain
-        domain.run_domain(p, base, get(args.profile, "smt"))
+        rep = get(args.profile, "report")
+        torch.set_num_threads(args.threads or rep.get("threads", 1))  # as in training: same numbers everywhere
+        procs = os.cpu_count() or 1  # SMT decoding gives the same output whatever the process count
+        beam.run_sweeps(p, base, rep, get(args.profile, "smt"), processes=procs)
+        domain.run_domain(p, base, get(args.profile, "smt"), processes=procs)
     planned = {j.system for j in experiments.plan(experiments.corpus_arg(args.corpus), p.src, p.tgt, args.profile,
                                                   int(p.manifest["counts"]["train"]))}
     build_report(p, args.runs_dir, args.report_dir, args.profile, force=args.force, planned=planned,
