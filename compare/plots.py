@@ -35,6 +35,15 @@ def _colour(system: str) -> str:
     return COLOURS.get(system.split("-")[0], "#7f7f7f")
 
 
+def _finish(fig, ax, stem, ylabel: str, title: str, grid_axis: str = "both", which: str = "major") -> bytes:
+    """Label, grid, legend, then :func:`save`."""
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis=grid_axis, which=which)
+    ax.legend(fontsize=8)
+    return save(fig, stem)
+
+
 def save(fig, stem: str | Path) -> bytes:
     """Write ``fig`` to ``stem.png`` (150 dpi) and ``stem.svg`` atomically; return the PNG bytes."""
     stem = Path(stem)
@@ -111,11 +120,7 @@ def vocab_curve(df: pd.DataFrame, stem: str | Path, reference: pd.DataFrame | No
     _log_ticks(ax, pd.concat([df["vocab_size"], reference["vocab_size"]] if reference is not None else [df["vocab_size"]])
                .dropna().to_numpy(float))
     ax.set_xlabel("vocabulary (shortlist) size K, log scale")
-    ax.set_ylabel("BLEU (95% bootstrap CI)")
-    ax.set_title(title or "BLEU vs vocabulary size")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    return save(fig, stem)
+    return _finish(fig, ax, stem, "BLEU (95% bootstrap CI)", title or "BLEU vs vocabulary size", which="both")
 
 
 def rare_words_curve(df: pd.DataFrame, stem: str | Path, title: str = "") -> bytes:
@@ -147,11 +152,7 @@ def domain_bars(t: pd.DataFrame, stem: str | Path, title: str = "") -> bytes:
         err = np.vstack([(g["BLEU"] - g["ci_low"]).to_numpy(float), (g["ci_high"] - g["BLEU"]).to_numpy(float)])
         ax.bar(x, g["BLEU"].to_numpy(float), width, yerr=err, capsize=3, label=name, color=_colour(name))
     ax.set_xticks(np.arange(len(sets)) + width * (len(systems) - 1) / 2, sets)
-    ax.set_ylabel("BLEU (95% bootstrap CI)")
-    ax.set_title(title or "BLEU in and out of domain")
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
-    return save(fig, stem)
+    return _finish(fig, ax, stem, "BLEU (95% bootstrap CI)", title or "BLEU in and out of domain", grid_axis="y")
 
 
 def beam_curve(t: pd.DataFrame, stem: str | Path, title: str = "") -> bytes:

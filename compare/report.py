@@ -498,6 +498,17 @@ def time_cap_notes(systems: dict[str, System]) -> list[str]:
     return out
 
 
+def _analysis(parts: list, images: dict, key: str, alt: str, findings, table, fmt: str, empty: str) -> None:
+    """A section's body: its picture, its findings (``findings()``, a list of sentences) and its
+    table — or the line ``empty`` when the analysis has nothing to show."""
+    if key not in images or table is None:
+        parts.append(f"<p><em>{empty}</em></p>")
+        return
+    parts.append(_img(images[key], alt))
+    parts.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in findings()) + "</ul>")
+    parts.append(_table(table, fmt))
+
+
 def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
@@ -736,12 +747,8 @@ def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs:
                  "bible: software messages from Debian's Spanish gettext catalogues, <code>data/ood_extract.py</code>) "
                  "beside the in-domain test set; <i>drop</i> = in-domain BLEU − out-of-domain BLEU. "
                  "In <code>domain.csv</code> and <code>results.csv</code> (experiment <code>domain</code>).</p>")
-    if "domain" in images:
-        parts.append(_img(images["domain"], "BLEU in and out of domain"))
-        parts.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in domain_findings(s.domain)) + "</ul>")
-        parts.append(_table(s.domain))
-    else:
-        parts.append("<p><em>This corpus has no extra test set (test-&lt;name&gt;.{src,tgt}).</em></p>")
+    _analysis(parts, images, "domain", "BLEU in and out of domain", lambda: domain_findings(s.domain), s.domain, "{:.2f}",
+              "This corpus has no extra test set (test-&lt;name&gt;.{src,tgt}).")
 
     parts.append("<h3>Beam search</h3>")
     parts.append("<p>Koehn &amp; Knowles (2017, §3.6): BLEU against the beam size of the NMT systems, with length "
@@ -751,12 +758,9 @@ def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs:
                  "under the model than the beam's output; model errors — lower. PBSMT — the share where the largest stack "
                  "finds a higher model score. In <code>beam.csv</code> and <code>results.csv</code> (experiment "
                  "<code>beam</code>).</p>")
-    if "beam" in images:
-        parts.append(_img(images["beam"], "BLEU vs beam size"))
-        parts.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in beam_findings(s.beam)) + "</ul>")
-        parts.append(_table(s.beam.drop(columns=["normalised"]), "{:.3f}"))
-    else:
-        parts.append("<p><em>No sweep (run the report without --no-sweep on trained systems).</em></p>")
+    _analysis(parts, images, "beam", "BLEU vs beam size", lambda: beam_findings(s.beam),
+              s.beam.drop(columns=["normalised"]) if s.beam is not None else None, "{:.3f}",
+              "No sweep (run the report without --no-sweep on trained systems).")
 
     parts.append("<h3>Where each system wins</h3>")
     parts.append("<p>As compare-mt (Neubig et al. 2019): for every pair of main systems, the test sentences where each "
