@@ -277,8 +277,9 @@ def analyse(systems: dict[str, System], src_tok: Sequence[str], tgt_tok: Sequenc
     return results, significance, pd.DataFrame(vocab_rows), buckets, rule
 
 
-#: Below this overall BLEU an NMT system is flagged as under-trained in the findings.
-UNDERTRAINED_BLEU = 10.0
+#: Below this overall BLEU an NMT system is flagged as under-trained in the findings (the untrained
+#: quick models of earlier rounds scored 0.7-2.2; rnnenc is the weak architecture and may stay below 10).
+UNDERTRAINED_BLEU = 5.0
 
 
 def findings(sig: pd.DataFrame, buckets: Sequence[bk.Bucket]) -> list[str]:
@@ -321,6 +322,10 @@ def findings(sig: pd.DataFrame, buckets: Sequence[bk.Bucket]) -> list[str]:
                 out.append(f"Attention helps most on long sentences, as in Bahdanau et al. (2015, Fig. 2): "
                            f"rnnsearch's lead over rnnenc grows from {gap[shortest]:+.2f} BLEU ({shortest} tokens) "
                            f"to {gap[longest]:+.2f} ({longest} tokens).")
+            elif r["significant"] and gap[longest] > 0 and gap[longest] > gap[shortest]:
+                out.append(f"rnnsearch's lead over rnnenc grows from {gap[shortest]:+.2f} BLEU ({shortest} tokens) to "
+                           f"{gap[longest]:+.2f} ({longest} tokens), but an NMT system is under-trained "
+                           f"(< {UNDERTRAINED_BLEU:g} BLEU), so no claim is made about attention.")
             else:
                 out.append(f"This run does not show attention helping more on long sentences: rnnsearch's lead over "
                            f"rnnenc is {gap[shortest]:+.2f} BLEU on {shortest} tokens and {gap[longest]:+.2f} on "
