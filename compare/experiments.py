@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Sequence
 
 from data.io import UserError, plain_doc, read_json
-from data.profiles import get
+from data.profiles import get, section_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN_SYSTEMS = ("pbsmt", "rnnenc", "rnnsearch")
@@ -95,8 +95,10 @@ def corpus_arg(corpus: str) -> str:
     return str(Path(corpus).resolve()) if corpus not in DEFAULT_PAIRS and Path(corpus).is_dir() else corpus
 
 
-def is_done(run_dir: Path, corpus_hash: str, profile: str) -> bool:
-    """``scores.json`` and ``test.hyp`` exist and the scores record this corpus hash (and profile, if any)."""
+def is_done(run_dir: Path, corpus_hash: str, profile: str, stage: str | None = None) -> bool:
+    """``scores.json`` and ``test.hyp`` exist and the scores record this corpus hash, this profile (if
+    they record one) and — given the ``stage`` — the hash of the profile's stage section it was
+    trained with: a changed profile makes the stage CLI run, and that decides what to redo."""
     scores = run_dir / "scores.json"
     if not (scores.is_file() and (run_dir / "test.hyp").is_file()):
         return False
@@ -109,7 +111,9 @@ def is_done(run_dir: Path, corpus_hash: str, profile: str) -> bool:
     recorded = meta.get("profile")
     if recorded is None and isinstance(meta.get("settings"), dict):
         recorded = meta["settings"].get("profile")
-    return recorded in (None, profile)
+    if recorded not in (None, profile):
+        return False
+    return stage is None or recorded is None or meta.get("profile_section_sha256") == section_hash(profile, stage)
 
 
 def resolve_jobs(jobs_arg: str | int | None, threads: int) -> int:
@@ -190,7 +194,7 @@ def run_jobs(jobs: Sequence[Job], system_dir, corpus_hash: str, profile: str, *,
     finished: set[str] = set()
     failed: list[str] = []
     for job in jobs:
-        if not recheck and is_done(system_dir(job.system), corpus_hash, profile):
+        if not recheck and is_done(system_dir(job.system), corpus_hash, profile, job.stage):
             print(f"[{number[job.system]}/{total}] {job.system}: up to date", flush=True)
             finished.add(job.system)
         elif dry_run:
@@ -360,7 +364,7 @@ def train_missing(args, p) -> list[str]:
     n_jobs = resolve_jobs(args.jobs, threads)
     jobs = plan(corpus_arg(args.corpus), p.src, p.tgt, args.profile, int(p.manifest["counts"]["train"]))
     base = Path(args.runs_dir) / p.name / f"{p.src}-{p.tgt}"
-    todo = [j for j in jobs if args.recheck or not is_done(base / j.system, p.hash, args.profile)]
+    todo = [j for j in jobs if args.recheck or not is_done(base / j.system, p.hash, args.profile, j.stage)]
     if todo and not getattr(args, "dry_run", False):
         if args.no_estimate:
             print(f"plan: {len(todo)} of {len(jobs)} systems to train, {n_jobs} at a time, {threads} thread(s) each",

@@ -115,6 +115,14 @@ PROFILES: dict[str, dict] = {
 }
 
 
+def section_hash(profile: str, section: str) -> str:
+    """SHA-256 of one profile section's values: recorded by each trainer in ``scores.json``, so that
+    ``make report`` knows a system is stale when the profile it was trained with has changed."""
+    import hashlib  # only here
+    import json
+    return hashlib.sha256(json.dumps(get(profile, section), sort_keys=True).encode()).hexdigest()
+
+
 def get(profile: str, section: str | None = None) -> dict:
     """A deep copy of one profile (or one of its sections); :class:`UserError` if unknown."""
     if profile not in PROFILES:

@@ -250,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             except UserError:
                 old = {}
             if old.get("settings") == json.loads(json.dumps(settings)):
+                if "profile_section_sha256" not in old:  # trained before the hash was recorded: record it
+                    write_json(scores_path, {**old, "profile_section_sha256": profiles.section_hash(args.profile, "nmt")})
                 print(f"{run_dir}: up to date (BLEU {old.get('bleu')}); nothing to do")
                 return 0
         return train(p, run_dir, cfg, settings, device=args.device, threads=args.threads, force=args.force)
@@ -543,7 +545,8 @@ def train(p, run_dir: Path, cfg: dict, settings: dict, *, device: str = "auto", 
     res = write_scores(
         run_dir, p.ref("test"), settings=settings, corpus=p.name, corpus_hash=p.manifest["hash"], arch=cfg["arch"],
         system=settings["system"], model_config=dataclasses.asdict(model_config), train_config=cfg,
-        profile=settings["profile"], seed=seed, train_seconds=round(state["train_seconds"], 1), steps=state["step"],
+        profile=settings["profile"], profile_section_sha256=profiles.section_hash(settings["profile"], "nmt"),
+        seed=seed, train_seconds=round(state["train_seconds"], 1), steps=state["step"],
         epochs=epochs_done(),
         stop_reason=state["stop_reason"], best_dev_bleu=round(state["best_dev_bleu"], 2), best_step=state["best_step"],
         decode_seconds=round(decode_s, 2), decode_sents_per_s=round(len(test_s) / max(decode_s, 1e-9), 2),

@@ -44,7 +44,7 @@ import numpy as np
 
 from data.io import UserError, read_json, read_lines, read_tokenized, run_folder_lock, sha256_file, write_json, write_lines
 from data.prepare import Prepared, add_corpus_args, prepared_from_args
-from data.profiles import SEED, get as get_profile
+from data.profiles import SEED, get as get_profile, section_hash
 from smt.weights import DEFAULT_WEIGHTS, FEATURES, read_weights, write_weights
 
 #: Bump when a step's behaviour changes so that old artifacts are redone.
@@ -412,7 +412,8 @@ def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, s
     test_tuned = results["test_tuned"]
     meta = {
         "system": system, "corpus": p.name, "src": p.src, "tgt": p.tgt, "corpus_hash": p.manifest["hash"],
-        "profile": profile, "settings": settings, "seed": SEED, "train_size": n_train,
+        "profile": profile, "profile_section_sha256": section_hash(profile, "smt"), "settings": settings, "seed": SEED,
+        "train_size": n_train,
         "step_seconds": step_seconds,
         "train_seconds": round(sum(step_seconds[k] for k in ("align", "phrases", "lm", "tune")), 2),
         "decode_seconds": test_tuned["decode_seconds"], "decode_sents_per_s": test_tuned["decode_sents_per_s"],

@@ -174,7 +174,9 @@ def test_run_jobs_skips_done_and_reports_failures(tmp_path, capsys):
     done = tmp_path / "pbsmt"
     done.mkdir()
     (done / "test.hyp").write_text("x\n")
-    (done / "scores.json").write_text(json.dumps({"corpus_hash": "H", "bleu": 1.0}))
+    from data.profiles import section_hash
+    (done / "scores.json").write_text(json.dumps({"corpus_hash": "H", "bleu": 1.0, "profile": "tiny",
+                                                  "profile_section_sha256": section_hash("tiny", "smt")}))
 
     class Failing(experiments.Job):
         def command(self, threads=None):
@@ -186,6 +188,7 @@ def test_run_jobs_skips_done_and_reports_failures(tmp_path, capsys):
     assert failed == ["rnnenc"]
     assert "[1/2] pbsmt: up to date" in out and "[2/2] training rnnenc" in out and "FAILED (exit 3)" in out
     assert not experiments.is_done(done, "other-hash", "tiny")
+    assert not experiments.is_done(done, "H", "tiny", "nmt")      # trained with another profile section
 
 
 def test_run_jobs_in_parallel_respects_dependencies(tmp_path, capsys):
