@@ -418,38 +418,20 @@ def domain_table(p, systems: dict[str, System], results: pd.DataFrame, n_boot: i
 
 
 def domain_findings(t: pd.DataFrame) -> list[str]:
+    """Which paradigm suffers more out of domain, by the share of its in-domain BLEU it keeps (an
+    absolute drop favours the weaker system, which has less to lose)."""
     out = []
+    ind = t[t["test set"] == "in-domain"].set_index("system")["BLEU"]
     for ext, g in t[t["test set"] != "in-domain"].groupby("test set"):
-        drops = g.set_index("system")["drop"]
-        if "pbsmt" in drops and "rnnsearch" in drops:
-            more = "more" if drops["rnnsearch"] > drops["pbsmt"] else "less"
-            out.append(f"Out of domain ({ext}): rnnsearch loses {drops['rnnsearch']:.2f} BLEU, pbsmt "
-                       f"{drops['pbsmt']:.2f} — NMT loses {more} than PBSMT"
-                       + (", as Koehn & Knowles (2017) found." if more == "more" else
-                          ", unlike Koehn & Knowles (2017)."))
-    return out
-
-
-def wins_analysis(systems: dict[str, System], refs: Sequence[str], src_raw: Sequence[str], tgt_tok: Sequence[str],
-                  k: int = 3, top: int = 10) -> list[dict]:
-    """For every pair of main systems: the sentences each wins most (sentence chrF) and the n-grams
-    each gets right and the other wrong most often (compare/wins.py)."""
-    from compare import wins
-
-    mains = main_systems(systems)
-    chrf = {n: wins.sentence_chrf(systems[n].hyps, refs) for n in mains}
-    tok = {n: tokenised_output(systems[n]) for n in mains}
-    ref_tok = [line.split() for line in tgt_tok]
-    out = []
-    for a, b in itertools.combinations(mains, 2):
-        aw, bw = wins.biggest_wins(chrf[a], chrf[b], k)
-        ex = [{"winner": w, "line": i + 1, "Δ chrF": round(float(chrf[w][i] - chrf[l][i]), 1), "source": src_raw[i],
-               "reference": refs[i], a: systems[a].hyps[i], b: systems[b].hyps[i]}
-              for w, l, idx in ((a, b, aw), (b, a, bw)) for i in idx]
-        grams = wins.ngram_differences(tok[a], tok[b], ref_tok, top=top) if tok[a] and tok[b] else ([], [])
-        out.append({"a": a, "b": b, "examples": pd.DataFrame(ex),
-                    "ngrams": pd.DataFrame({f"{a} right, {b} wrong": [f"{g} ({c})" for g, c in grams[0]] + [""] * (top - len(grams[0])),
-                                            f"{b} right, {a} wrong": [f"{g} ({c})" for g, c in grams[1]] + [""] * (top - len(grams[1]))})})
+        b = g.set_index("system")["BLEU"]
+        if not {"pbsmt", "rnnsearch"} <= set(b.index) or not ind.get("pbsmt") or not ind.get("rnnsearch"):
+            continue
+        keep = {n: b[n] / ind[n] for n in ("pbsmt", "rnnsearch")}
+        more = keep["rnnsearch"] < keep["pbsmt"]
+        out.append(f"Out of domain ({ext}): rnnsearch keeps {keep['rnnsearch']:.0%} of its in-domain BLEU "
+                   f"({ind['rnnsearch']:.2f} → {b['rnnsearch']:.2f}), pbsmt {keep['pbsmt']:.0%} "
+                   f"({ind['pbsmt']:.2f} → {b['pbsmt']:.2f}) — NMT suffers {'more' if more else 'less'} out of domain"
+                   + (", as Koehn & Knowles (2017) found." if more else ", unlike Koehn & Knowles (2017)."))
     return out
 
 
