@@ -435,6 +435,29 @@ def domain_findings(t: pd.DataFrame) -> list[str]:
     return out
 
 
+def wins_analysis(systems: dict[str, System], refs: Sequence[str], src_raw: Sequence[str], tgt_tok: Sequence[str],
+                  k: int = 3, top: int = 10) -> list[dict]:
+    """For every pair of main systems: the sentences each wins most (sentence chrF) and the n-grams
+    each gets right and the other wrong most often (compare/wins.py)."""
+    from compare import wins
+
+    mains = main_systems(systems)
+    chrf = {n: wins.sentence_chrf(systems[n].hyps, refs) for n in mains}
+    tok = {n: tokenised_output(systems[n]) for n in mains}
+    ref_tok = [line.split() for line in tgt_tok]
+    out = []
+    for a, b in itertools.combinations(mains, 2):
+        aw, bw = wins.biggest_wins(chrf[a], chrf[b], k)
+        ex = [{"winner": w, "line": i + 1, "Δ chrF": round(float(chrf[w][i] - chrf[l][i]), 1), "source": src_raw[i],
+               "reference": refs[i], a: systems[a].hyps[i], b: systems[b].hyps[i]}
+              for w, l, idx in ((a, b, aw), (b, a, bw)) for i in idx]
+        grams = wins.ngram_differences(tok[a], tok[b], ref_tok, top=top) if tok[a] and tok[b] else ([], [])
+        out.append({"a": a, "b": b, "examples": pd.DataFrame(ex),
+                    "ngrams": pd.DataFrame({f"{a} right, {b} wrong": [f"{g} ({c})" for g, c in grams[0]] + [""] * (top - len(grams[0])),
+                                            f"{b} right, {a} wrong": [f"{g} ({c})" for g, c in grams[1]] + [""] * (top - len(grams[1]))})})
+    return out
+
+
 def beam_table(systems: dict[str, System]) -> pd.DataFrame:
     """The sweeps of ``beam_sweep.json`` (compare/beam.py), one row per (system, setting)."""
     rows = []
