@@ -249,12 +249,35 @@ def main(argv: Sequence[str] | None = None) -> int:
                 old = read_json(scores_path)
             except UserError:
                 old = {}
-            if old.get("settings") == json.loads(json.dumps(settings)):
+            changed = _changed_artifacts(run_dir, old.get("artifacts") or {})
+            if old.get("settings") == json.loads(json.dumps(settings)) and not changed:
                 if "profile_section_sha256" not in old:  # trained before the hash was recorded: record it
                     write_json(scores_path, {**old, "profile_section_sha256": profiles.section_hash(args.profile, "nmt")})
                 print(f"{run_dir}: up to date (BLEU {old.get('bleu')}); nothing to do")
                 return 0
+            if changed:  # a damaged or replaced model must not stand behind these scores: train again
+                print(f"note: {run_dir}: {', '.join(changed)} changed since training (size or SHA-256 differ from "
+                      f"scores.json); training again from scratch", file=sys.stderr)
+                return train(p, run_dir, cfg, settings, device=args.device, threads=args.threads, force=True)
         return train(p, run_dir, cfg, settings, device=args.device, threads=args.threads, force=args.force)
+
+
+#: The files behind a finished run's scores: recorded (size, SHA-256) in scores.json, checked on re-runs.
+SCORED_ARTIFACTS = ("best.pt", "test.hyp", "vocab.src.txt", "vocab.tgt.txt")
+
+
+def _artifact_stamps(run_dir: Path) -> dict:
+    from data.io import sha256_file
+    return {n: {"size": (run_dir / n).stat().st_size, "sha256": sha256_file(run_dir / n)}
+            for n in SCORED_ARTIFACTS if (run_dir / n).is_file()}
+
+
+def _changed_artifacts(run_dir: Path, recorded: dict) -> list[str]:
+    """Names of recorded artifacts that are missing or differ now (runs made before the record: none)."""
+    if not recorded:
+        return []
+    now = _artifact_stamps(run_dir)
+    return sorted(n for n, st in recorded.items() if now.get(n) != st)
 
 
 def train(p, run_dir: Path, cfg: dict, settings: dict, *, device: str = "auto", threads: int | None = None,
@@ -552,7 +575,8 @@ def train(p, run_dir: Path, cfg: dict, settings: dict, *, device: str = "auto", 
         decode_seconds=round(decode_s, 2), decode_sents_per_s=round(len(test_s) / max(decode_s, 1e-9), 2),
         beam=cfg["beam"], train_size=len(train_data), src_vocab_size=len(src_vocab), tgt_vocab_size=len(tgt_vocab),
         unk_rates=unk, hyp_unk_rate=round(hyp_unk, 5), device=str(dev), train_precision=precision, torch_version=torch.__version__,
-        n_params=sum(x.numel() for x in model.parameters()), wall_seconds=round(time.time() - t_start, 1))
+        n_params=sum(x.numel() for x in model.parameters()), wall_seconds=round(time.time() - t_start, 1),
+        artifacts=_artifact_stamps(run_dir))
     print(f"{run_dir}: test BLEU {res['bleu']} chrF {res['chrf']} (best dev BLEU {state['best_dev_bleu']:.2f} at step "
           f"{state['best_step']}, {state['step']} steps, {state['train_seconds']:.0f} s training, "
           f"{res['decode_sents_per_s']} sent/s beam {cfg['beam']})")

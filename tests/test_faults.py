@@ -266,3 +266,24 @@ def test_children_die_with_a_killed_report(tmp_path):
         if child is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
+
+
+def test_replaced_nmt_model_is_not_taken_as_up_to_date(isolated, tiny_corpus, capsys):
+    """scores.json records the size and SHA-256 of best.pt, test.hyp and the vocabularies: a model
+    replaced after training (here by last.pt, a valid checkpoint) is trained again, not reused."""
+    import shutil
+
+    from nmt import train
+    args = ["--corpus", str(tiny_corpus), "--src", "de", "--tgt", "en", "--profile", "tiny", "--threads", "1",
+            "--max-steps", "4", "--eval-every", "2", "--system", "h"]
+    assert train.main(args) == 0
+    run = isolated / "runs" / "tiny" / "de-en" / "h"
+    scores = json.loads((run / "scores.json").read_text())
+    assert set(scores["artifacts"]) == {"best.pt", "test.hyp", "vocab.src.txt", "vocab.tgt.txt"}
+    capsys.readouterr()
+    assert train.main(args) == 0 and "up to date" in capsys.readouterr().out
+    shutil.copy(run / "last.pt", run / "best.pt")
+    assert train.main(args) == 0
+    captured = capsys.readouterr()
+    assert "best.pt changed since training" in captured.err and "up to date" not in captured.out
+    assert json.loads((run / "scores.json").read_text())["artifacts"]["best.pt"] != {}
