@@ -38,7 +38,7 @@ report: setup ## the whole study (trains what is missing) -> report/<corpus>-<sr
 test: setup ## the test suite (pytest)
 	$(PY) -m pytest -q tests
 
-bench: setup ## speed and quality benchmarks vs NLTK, eflomal, JoeyNMT -> runs/bench/*.md
+bench: setup ## speed/quality vs NLTK, eflomal, JoeyNMT; NMT recipe study, throughput/MFU -> runs/bench/*.md
 	$(PY) benchmarks/run_all.py
 
 clean: ## remove prepared data, runs and reports (keeps .venv and tools)
