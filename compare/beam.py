@@ -28,6 +28,14 @@ import torch
 from compare.score import bleu
 from data.io import progress, read_json, read_lines, read_tokenized, sha256_file, write_json
 from data.prepare import sample_indices
+from nmt.bpe import merge_subwords
+from nmt.data import ParallelData, make_batches
+from nmt.model import load_checkpoint
+from nmt.search import beam_search
+from nmt.translate import _bpe_of, translate_data
+from nmt.vocab import PAD, Vocab
+from smt.decode import Decoder
+from smt.weights import read_weights
 
 #: the keys of one NMT sweep row / PBSMT sweep row in beam_sweep.json
 NMT_FIELDS = ("beam", "length_penalty", "bleu", "search_errors", "model_errors", "n")
@@ -41,9 +49,6 @@ def sweep_sample(p, n: int | None) -> list[int]:
 
 def forced_scores(model, data, length_penalty: float, batch_sents: int = 64) -> np.ndarray:
     """log p(y|x) / |y|^α of each pair of ``data`` (targets + EOS) under ``model`` by teacher forcing."""
-    from nmt.data import make_batches
-    from nmt.vocab import PAD
-
     out = np.zeros(len(data))
     model.eval()
     with torch.inference_mode():
@@ -61,10 +66,6 @@ class NMTSystem:
     """A trained NMT run folder ready to decode: model, vocabularies, BPE codes, source reversal."""
 
     def __init__(self, run_dir: Path):
-        from nmt.model import load_checkpoint
-        from nmt.translate import _bpe_of
-        from nmt.vocab import Vocab
-
         self.model, ckpt = load_checkpoint(run_dir / "best.pt", "cpu")
         self.src_vocab, self.tgt_vocab = Vocab.load(run_dir / "vocab.src.txt"), Vocab.load(run_dir / "vocab.tgt.txt")
         self.bpe = _bpe_of(run_dir / "best.pt", ckpt)
@@ -77,10 +78,6 @@ class NMTSystem:
 
     def translate(self, sents: Sequence[Sequence[str]], postprocess, beam: int | None = None) -> list[str]:
         """Tokenised source sentences → post-processed output lines (beam search, length-normalised)."""
-        from nmt.bpe import merge_subwords
-        from nmt.data import ParallelData
-        from nmt.translate import translate_data
-
         data = ParallelData.from_tokens(self.source_units(sents), None, self.src_vocab)
         hyps, _ = translate_data(self.model, data, beam=beam or self.beam, device="cpu", desc="translate")
         units = [self.tgt_vocab.decode(h) for h in hyps]
@@ -91,10 +88,6 @@ class NMTSystem:
 def nmt_sweep(run_dir: Path, p, idx: Sequence[int], beams: Sequence[int],
               length_penalties: Sequence[float] = (1.0, 0.0)) -> list[dict]:
     """BLEU and search/model errors of one NMT system at every beam size and length penalty."""
-    from nmt.bpe import merge_subwords
-    from nmt.data import ParallelData
-    from nmt.search import beam_search
-
     sysm = NMTSystem(run_dir)
     model, src_vocab, tgt_vocab, bpe = sysm.model, sysm.src_vocab, sysm.tgt_vocab, sysm.bpe
     src_all, tgt_all = read_tokenized(p.file("test", "src")), read_tokenized(p.file("test", "tgt"))
@@ -113,7 +106,6 @@ def nmt_sweep(run_dir: Path, p, idx: Sequence[int], beams: Sequence[int],
         for k in beams:
             hyps: list = [None] * len(data)
             with torch.inference_mode():
-                from nmt.data import make_batches
                 for bidx in make_batches(data.src_lens, None, batch_sents=32, shuffle=False):
                     b = data.collate(bidx)
                     h, _ = beam_search(model, b.src, b.src_len, beam=k, length_penalty=lp, return_attention=False)
@@ -133,21 +125,22 @@ def nmt_sweep(run_dir: Path, p, idx: Sequence[int], beams: Sequence[int],
     return rows
 
 
+def pbsmt_decoder(run_dir: Path, cfg: dict, sentences, stack_size: int | None = None) -> Decoder:
+    """The trained PBSMT system of ``run_dir`` (tuned weights) as a decoder for ``sentences``."""
+    return Decoder(run_dir / "phrase-table.gz", run_dir / "lm.binary", weights=read_weights(run_dir / "weights.json"),
+                   stack_size=stack_size or cfg["stack_size"], distortion_limit=cfg["distortion_limit"],
+                   table_limit=cfg["table_limit"], sentences=sentences)
+
+
 def smt_sweep(run_dir: Path, p, idx: Sequence[int], stacks: Sequence[int], cfg: dict, processes: int = 1) -> list[dict]:
     """BLEU of PBSMT at every stack size, and its search errors against the largest stack."""
-    from smt.decode import Decoder
-    from smt.weights import read_weights
-
     src_all = read_tokenized(p.file("test", "src"))
     src = [src_all[i] for i in idx]
     refs_all = read_lines(p.ref("test"))
     refs = [refs_all[i] for i in idx]
-    weights = read_weights(run_dir / "weights.json")
     out = {}
     for k in stacks:
-        dec = Decoder(run_dir / "phrase-table.gz", run_dir / "lm.binary", weights=weights, stack_size=k,
-                      distortion_limit=cfg["distortion_limit"], table_limit=cfg["table_limit"], sentences=src)
-        nb = dec.translate_corpus(src, nbest=1, processes=processes, desc=f"stack {k}")
+        nb = pbsmt_decoder(run_dir, cfg, src, k).translate_corpus(src, nbest=1, processes=processes, desc=f"stack {k}")
         out[k] = ([" ".join(t[0].tokens) if t else "" for t in nb], np.array([t[0].score if t else -np.inf for t in nb]))
     best = out[max(stacks)][1]
     rows = []

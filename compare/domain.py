@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from compare.beam import NMTSystem, pbsmt_decoder
 from data.io import read_json, read_lines, read_tokenized, sha256_file, write_json, write_lines
 
 MODEL_FILES = {"pbsmt": ("phrase-table.gz", "lm.binary", "weights.json"),
@@ -22,15 +23,8 @@ MODEL_FILES = {"pbsmt": ("phrase-table.gz", "lm.binary", "weights.json"),
 def translate_extra(name: str, d: Path, p, split: str, smt_cfg: dict, processes: int = 1) -> list[str]:
     src = read_tokenized(p.file(split, "src"))
     if name.startswith("pbsmt"):
-        from smt.decode import Decoder
-        from smt.weights import read_weights
-
-        dec = Decoder(d / "phrase-table.gz", d / "lm.binary", weights=read_weights(d / "weights.json"),
-                      stack_size=smt_cfg["stack_size"], distortion_limit=smt_cfg["distortion_limit"],
-                      table_limit=smt_cfg["table_limit"], sentences=src)
-        nb = dec.translate_corpus(src, nbest=1, processes=processes, desc=f"{name} {split}")
+        nb = pbsmt_decoder(d, smt_cfg, src).translate_corpus(src, nbest=1, processes=processes, desc=f"{name} {split}")
         return p.postprocess([" ".join(t[0].tokens) if t else "" for t in nb])
-    from compare.beam import NMTSystem
     return NMTSystem(d).translate(src, p.postprocess)
 
 

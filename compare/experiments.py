@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from data.io import UserError, plain_doc, read_json
+from data.io import UserError, die_with_parent, plain_doc, read_json
 from data.profiles import get, section_hash
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,16 +126,6 @@ def resolve_jobs(jobs_arg: str | int | None, threads: int) -> int:
     if n < 1:
         raise UserError(f"--jobs must be at least 1 (got {n})")
     return n
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent dies (even by kill -9), so no trainer is left
-    running alone in a run folder (Linux prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
-    try:
-        import ctypes  # only for this Linux call
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
 
 
 def _progress_line(job: Job, run_dir: Path, t0: float) -> str:
@@ -232,7 +221,7 @@ def run_jobs(jobs: Sequence[Job], system_dir, corpus_hash: str, profile: str, *,
                     d.mkdir(parents=True, exist_ok=True)
                     out = open(d / "job.log", "w", encoding="utf-8")
                 proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
-                                        preexec_fn=_die_with_parent if os.name == "posix" else None)
+                                        preexec_fn=die_with_parent if os.name == "posix" else None)
                 running[job.system] = (job, proc, time.time(), out)
             # reap
             for name, (job, proc, t0, out) in list(running.items()):

@@ -392,7 +392,7 @@ def length_ratio_table(systems: dict[str, System], buckets: Sequence[bk.Bucket],
 
 def domain_table(p, systems: dict[str, System], results: pd.DataFrame, n_boot: int) -> pd.DataFrame:
     """In-domain test BLEU and each extra test set's BLEU (95% bootstrap CI) of every main system."""
-    from compare import domain
+    from compare import domain  # imports torch and the decoders: only when the page is built
 
     extras = sorted(p.manifest.get("extra_tests") or {})
     rows = []
@@ -912,7 +912,7 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
     study.beam = beam_table(systems)
     study.wins = wins_analysis(systems, refs, src_raw, tgt_tok)
     if "rnnsearch" in systems and "pbsmt" in systems and (systems["rnnsearch"].dir / "attention.npz").is_file():
-        from compare import alignment
+        from compare import alignment  # the SMT aligner: only when there is attention to compare
         study.att_align = alignment.attention_vs_aligner(systems["rnnsearch"].dir, systems["pbsmt"].dir,
                                                          read_attention(systems["rnnsearch"].dir / "attention.npz"))
     study.domain = domain_table(p, systems, results, int(rep.get("bootstrap", 1000)))

@@ -83,6 +83,18 @@ def run_folder_lock(directory: str | os.PathLike, what: str = "train"):
         fh.close()
 
 
+def die_with_parent() -> None:
+    """Ask the kernel to SIGTERM this process when its parent dies (even by kill -9): a trainer started
+    by ``make report`` or a decoder worker never runs on alone (Linux ``prctl(PR_SET_PDEATHSIG)``;
+    elsewhere nothing). Call it in the child (a ``preexec_fn`` or a pool initializer)."""
+    try:
+        import ctypes  # only for this Linux call
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
     """Run ``main(argv)``; turn :class:`UserError` into ``error: …`` on stderr and exit 2."""
     try:

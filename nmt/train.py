@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from data import profiles
-from data.io import HelpFormatter, UserError, run_folder_lock, atomic_write, progress, read_json, read_lines, read_tokenized, write_json, write_lines
+from data.io import HelpFormatter, UserError, run_folder_lock, sha256_file, atomic_write, progress, read_json, read_lines, read_tokenized, write_json, write_lines
 from data.prepare import add_corpus_args, prepared_from_args
 from nmt.data import ParallelData, make_batches, shard
 from nmt.runtime import all_or, cpu_has_fast_bf16, dist_info, pick_device, resolve_amp, rng_states, set_rng_states, set_threads
@@ -267,7 +267,6 @@ SCORED_ARTIFACTS = ("best.pt", "test.hyp", "vocab.src.txt", "vocab.tgt.txt")
 
 
 def _artifact_stamps(run_dir: Path) -> dict:
-    from data.io import sha256_file
     return {n: {"size": (run_dir / n).stat().st_size, "sha256": sha256_file(run_dir / n)}
             for n in SCORED_ARTIFACTS if (run_dir / n).is_file()}
 

@@ -81,7 +81,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from data.io import HelpFormatter, UserError, atomic_write, check_tokens, progress, read_tokenized
+from data.io import HelpFormatter, UserError, atomic_write, check_tokens, die_with_parent, progress, read_tokenized
 from smt.lm import load_lm
 from smt.weights import DEFAULT_WEIGHTS, FEATURES, N_FEATURES, as_weights, read_weights  # noqa: F401 (re-exported)
 
@@ -626,22 +626,11 @@ class _Popcount(dict):
 _WORKER: Decoder | None = None
 
 
-def _die_with_parent() -> None:
-    """SIGTERM this worker when the process that started it dies (even by kill -9), so no orphaned
-    or zombie decoder workers stay behind (Linux prctl PR_SET_PDEATHSIG; elsewhere nothing)."""
-    try:
-        import ctypes  # only for this Linux call
-        import signal
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
-
-
 def _init_worker(config: dict | None) -> None:
     """Pool initializer: the decoder (table + LM) is loaded once per worker process."""
     global _WORKER
     os.environ["MT_NO_PROGRESS"] = "1"
-    _die_with_parent()
+    die_with_parent()
     if config is not None:
         _WORKER = Decoder(**config)
 
