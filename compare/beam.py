@@ -15,7 +15,7 @@ scores lower (the model prefers a wrong output). For PBSMT, a stack size makes a
 sentence when the largest stack finds a translation of higher model score λ·h.
 
 Results are cached per system in ``beam_sweep.json`` (keyed by the model files' hashes and the
-sweep settings), so a re-run of the report costs nothing.
+sweep settings, ``compare/analyses.py``), so a re-run of the report costs nothing.
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from compare.analysis_cache import ANALYSED, SWEEP_CACHE, is_trained, sweep_current, sweep_key, sweep_sample
 from compare.score import bleu
-from data.io import progress, read_json, read_lines, read_tokenized, sha256_file, write_json
-from data.prepare import sample_indices
+from data.io import progress, read_json, read_lines, read_tokenized, write_json
 from nmt.bpe import merge_subwords
 from nmt.data import ParallelData, make_batches
 from nmt.model import load_checkpoint
@@ -40,11 +40,6 @@ from smt.weights import read_weights
 #: the keys of one NMT sweep row / PBSMT sweep row in beam_sweep.json
 NMT_FIELDS = ("beam", "length_penalty", "bleu", "search_errors", "model_errors", "n")
 SMT_FIELDS = ("stack", "bleu", "search_errors", "n")
-
-
-def sweep_sample(p, n: int | None) -> list[int]:
-    """The seeded sample of test sentences every sweep uses."""
-    return sample_indices(p.manifest["counts"]["test"], n)
 
 
 def forced_scores(model, data, length_penalty: float, batch_sents: int = 64) -> np.ndarray:
@@ -151,35 +146,20 @@ def smt_sweep(run_dir: Path, p, idx: Sequence[int], stacks: Sequence[int], cfg: 
     return rows
 
 
-def _key(run_dir: Path, files: Sequence[str], settings: dict) -> dict:
-    return {"files": {f: sha256_file(run_dir / f) for f in files if (run_dir / f).is_file()}, "settings": settings}
-
-
-def run_sweeps(p, base: Path, rep: dict, smt_cfg: dict, systems: Sequence[str] = ("pbsmt", "rnnenc", "rnnsearch"),
+def run_sweeps(p, base: Path, rep: dict, smt_cfg: dict, systems: Sequence[str] = ANALYSED,
                processes: int = 1) -> dict[str, list[dict]]:
     """Run (or reuse) the sweep of every system that exists; {system: rows}."""
     idx = sweep_sample(p, rep.get("sweep_sample"))
     results = {}
     for name in systems:
         d = base / name
-        if not (d / "scores.json").is_file():
+        if not is_trained(d, name):
             continue
-        if name == "pbsmt":
-            files = ("phrase-table.gz", "lm.binary", "weights.json")
-            settings = {"stacks": list(rep["stack_sizes"]), "sample": idx, "distortion_limit": smt_cfg["distortion_limit"],
-                        "table_limit": smt_cfg["table_limit"]}
-        else:
-            files = ("best.pt", "vocab.src.txt", "vocab.tgt.txt", "bpe.codes")
-            settings = {"beams": list(rep["beam_sizes"]), "sample": idx}
-        if not all((d / f).is_file() for f in files if f != "bpe.codes"):
+        key = sweep_key(p, d, name, rep, smt_cfg)
+        cache = d / SWEEP_CACHE
+        if sweep_current(p, d, name, rep, smt_cfg):
+            results[name] = read_json(cache)["rows"]
             continue
-        key = _key(d, files, settings)
-        cache = d / "beam_sweep.json"
-        if cache.is_file():
-            old = read_json(cache)
-            if old.get("key") == key:
-                results[name] = old["rows"]
-                continue
         print(f"beam sweep: {name} on {len(idx)} test sentences", flush=True)
         if name == "pbsmt":
             rows = smt_sweep(d, p, idx, rep["stack_sizes"], smt_cfg, processes)

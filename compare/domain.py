@@ -13,11 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from compare.analysis_cache import ANALYSED, DOMAIN_CACHE, domain_done, extra_sets, is_trained, model_hashes
 from compare.beam import NMTSystem, pbsmt_decoder
-from data.io import read_json, read_lines, read_tokenized, sha256_file, write_json, write_lines
-
-MODEL_FILES = {"pbsmt": ("phrase-table.gz", "lm.binary", "weights.json"),
-               "nmt": ("best.pt", "vocab.src.txt", "vocab.tgt.txt", "bpe.codes")}
+from data.io import read_lines, read_tokenized, sha256_file, write_json, write_lines
 
 
 def translate_extra(name: str, d: Path, p, split: str, smt_cfg: dict, processes: int = 1) -> list[str]:
@@ -28,22 +26,18 @@ def translate_extra(name: str, d: Path, p, split: str, smt_cfg: dict, processes:
     return NMTSystem(d).translate(src, p.postprocess)
 
 
-def run_domain(p, base: Path, smt_cfg: dict, systems: Sequence[str] = ("pbsmt", "rnnenc", "rnnsearch"),
+def run_domain(p, base: Path, smt_cfg: dict, systems: Sequence[str] = ANALYSED,
                processes: int = 1) -> dict[str, dict[str, Path]]:
     """Translate every extra test set with every main system that exists (cached);
     {system: {test set name: hypothesis file}}."""
-    extras = sorted((p.manifest.get("extra_tests") or {}))
     out: dict[str, dict[str, Path]] = {}
     for name in systems:
         d = base / name
-        files = MODEL_FILES["pbsmt" if name.startswith("pbsmt") else "nmt"]
-        if not (d / "scores.json").is_file() or not all((d / f).is_file() for f in files if f != "bpe.codes"):
+        if not is_trained(d, name):
             continue
-        key_models = {f: sha256_file(d / f) for f in files if (d / f).is_file()}
-        cache = d / "domain.json"
-        old = read_json(cache) if cache.is_file() else {}
-        done = old.get("sets", {}) if old.get("models") == key_models else {}
-        for ext in extras:
+        key_models = model_hashes(d, name)
+        done = domain_done(p, d, name)
+        for ext in extra_sets(p):
             split = f"test-{ext}"
             src_hash = sha256_file(p.file(split, "src"))
             hyp = d / f"{split}.hyp"
@@ -53,7 +47,7 @@ def run_domain(p, base: Path, smt_cfg: dict, systems: Sequence[str] = ("pbsmt", 
             print(f"domain: {name} translates {split} ({p.manifest['extra_tests'][ext]:,} sentences)", flush=True)
             write_lines(hyp, translate_extra(name, d, p, split, smt_cfg, processes))
             done[ext] = src_hash
-            write_json(cache, {"models": key_models, "sets": done})
+            write_json(d / DOMAIN_CACHE, {"models": key_models, "sets": done})
             out.setdefault(name, {})[ext] = hyp
     return out
 

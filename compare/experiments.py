@@ -32,8 +32,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
+from compare import analysis_cache as cache
 from data.io import UserError, die_with_parent, plain_doc, read_json
 from data.profiles import get, section_hash
 
@@ -44,16 +45,33 @@ MAIN_SYSTEMS = ("pbsmt", "rnnenc", "rnnsearch")
 @dataclass
 class Job:
     system: str
-    stage: str                      # "smt" or "nmt"
-    args: list[str] = field(default_factory=list)  # after "<stage> train"
-    experiment: str = "main"        # main | vocab | learning
+    stage: str                      # "smt", "nmt" or "analyse" (the decoding analyses of a trained system)
+    args: list[str] = field(default_factory=list)  # after "<stage> train" (after "compare analyse")
+    experiment: str = "main"        # main | vocab | learning | analyses
     after: tuple[str, ...] = ()     # systems that must be finished first (e.g. --weights-from)
     max_steps: int | None = None    # NMT update budget (for the plan and the ETA)
+    folder: str | None = None       # the run folder it writes (default: ``system``)
+    done: Callable[[], bool] | None = field(default=None, compare=False, repr=False)  # up to date? (default: is_done)
+
+    @property
+    def run_folder(self) -> str:
+        return self.folder or self.system
+
+    @property
+    def log_name(self) -> str:
+        """Its output when run beside others (in its run folder)."""
+        return "analyse.log" if self.stage == "analyse" else "job.log"
+
+    @property
+    def verb(self) -> str:
+        return "analysing" if self.stage == "analyse" else "training"
 
     def command(self, threads: int | None = None) -> list[str]:
         extra: list[str] = []
         if threads:
-            extra = ["--threads", str(threads)] if self.stage == "nmt" else ["--processes", str(threads)]
+            extra = ["--processes", str(threads)] if self.stage == "smt" else ["--threads", str(threads)]
+        if self.stage == "analyse":
+            return [sys.executable, "-m", "compare", "analyse", *self.args, *extra]
         return [sys.executable, "-m", self.stage, "train", *self.args, *extra]
 
 
@@ -64,25 +82,46 @@ def train_sizes(total: int, fractions: Sequence[float]) -> list[int]:
 
 
 def plan(corpus: str, src: str, tgt: str, profile: str, train_total: int) -> list[Job]:
-    """The jobs of the whole study, in the order they are started (main systems first)."""
+    """The jobs of the whole study, in the order they are started: PBSMT first (its learning-curve
+    points reuse its weights), the NMT systems longest budget first, the variants after them, and
+    the short SMT learning-curve points last, where they fill a core the last NMT systems leave free."""
     rep, nmt = get(profile, "report"), get(profile, "nmt")
     common = ["--corpus", str(corpus), "--src", src, "--tgt", tgt, "--profile", profile]
     steps = nmt.get("max_steps")
     enc_steps = nmt.get("per_arch", {}).get("rnnenc", {}).get("max_steps", steps)
-    jobs = [Job("pbsmt", "smt", list(common)),
-            Job("rnnsearch", "nmt", [*common, "--arch", "rnnsearch"], max_steps=steps),
-            Job("rnnenc", "nmt", [*common, "--arch", "rnnenc"], max_steps=enc_steps)]
+    main_nmt = [Job("rnnsearch", "nmt", [*common, "--arch", "rnnsearch"], max_steps=steps),
+                Job("rnnenc", "nmt", [*common, "--arch", "rnnenc"], max_steps=enc_steps)]
+    jobs = [Job("pbsmt", "smt", list(common)), *sorted(main_nmt, key=lambda j: -(j.max_steps or 0))]
     words = ["--bpe-merges", "0"] if nmt.get("bpe_merges") else []  # shortlists are of words
     for k in sorted(set(rep["vocab_sizes"])):
         if words or k != nmt["vocab_size"]:
             jobs.append(Job(f"rnnsearch-v{k}", "nmt", [*common, "--arch", "rnnsearch", "--vocab-size", str(k), *words,
                                                        "--system", f"rnnsearch-v{k}"], "vocab", max_steps=steps))
-    for n in train_sizes(train_total, rep["train_fractions"]):
+    sizes = train_sizes(train_total, rep["train_fractions"])
+    for n in sizes:
+        jobs.append(Job(f"rnnsearch-n{n}", "nmt", [*common, "--arch", "rnnsearch", "--train-size", str(n),
+                                                   "--system", f"rnnsearch-n{n}"], "learning", max_steps=steps))
+    for n in sizes:
         # learning-curve points reuse the weights MERT found for the full system (no re-tuning)
         jobs.append(Job(f"pbsmt-n{n}", "smt", [*common, "--train-size", str(n), "--system", f"pbsmt-n{n}",
                                                "--weights-from", "pbsmt"], "learning", after=("pbsmt",)))
-        jobs.append(Job(f"rnnsearch-n{n}", "nmt", [*common, "--arch", "rnnsearch", "--train-size", str(n),
-                                                   "--system", f"rnnsearch-n{n}"], "learning", max_steps=steps))
+    return jobs
+
+
+def analysis_jobs(p, base: Path, corpus: str, profile: str) -> list[Job]:
+    """One ``python -m compare analyse`` job per main system (its beam sweep and out-of-domain
+    translations, ``compare/analyses.py``), started as soon as the system is trained, beside the
+    training still running; up to date when its caches are current."""
+    common = ["--corpus", str(corpus), "--src", p.src, "--tgt", p.tgt, "--profile", profile]
+    jobs = []
+    for name in cache.ANALYSED:
+        d = base / name
+
+        def current(d=d, name=name) -> bool:
+            return cache.is_trained(d, name) and cache.is_current(p, d, name, profile)
+
+        jobs.append(Job(f"{name}:analyses", "analyse", [*common, "--system", name], "analyses", after=(name,),
+                        folder=name, done=current))
     return jobs
 
 
@@ -131,6 +170,8 @@ def resolve_jobs(jobs_arg: str | int | None, threads: int) -> int:
 def _progress_line(job: Job, run_dir: Path, t0: float) -> str:
     """One line on a running system: its last train.log record, and an ETA from its update budget."""
     elapsed = time.time() - t0
+    if job.stage == "analyse":
+        return f"{job.system}: decoding ({elapsed / 60:.1f} min)"
     last = None
     try:
         with open(run_dir / "train.log", "rb") as fh:
@@ -183,12 +224,13 @@ def run_jobs(jobs: Sequence[Job], system_dir, corpus_hash: str, profile: str, *,
     finished: set[str] = set()
     failed: list[str] = []
     for job in jobs:
-        if not recheck and is_done(system_dir(job.system), corpus_hash, profile, job.stage):
+        up_to_date = job.done() if job.done is not None else is_done(system_dir(job.system), corpus_hash, profile, job.stage)
+        if not recheck and up_to_date:
             print(f"[{number[job.system]}/{total}] {job.system}: up to date", flush=True)
             finished.add(job.system)
         elif dry_run:
             shown = " ".join(["python", *job.command(threads)[1:]])
-            print(f"[{number[job.system]}/{total}] would train {job.system}: {shown}", flush=True)
+            print(f"[{number[job.system]}/{total}] would {'analyse' if job.stage == 'analyse' else 'train'} {job.system}: {shown}", flush=True)
         else:
             pending.append(job)
     if dry_run:
@@ -214,12 +256,12 @@ def run_jobs(jobs: Sequence[Job], system_dir, corpus_hash: str, profile: str, *,
                 pending.remove(job)
                 cmd = job.command(threads)
                 shown = " ".join(["python", *cmd[1:]])
-                print(f"[{number[job.system]}/{total}] training {job.system} … ({shown})", flush=True)
+                print(f"[{number[job.system]}/{total}] {job.verb} {job.system} … ({shown})", flush=True)
                 out = None
                 if concurrent:
-                    d = system_dir(job.system)
+                    d = system_dir(job.run_folder)
                     d.mkdir(parents=True, exist_ok=True)
-                    out = open(d / "job.log", "w", encoding="utf-8")
+                    out = open(d / job.log_name, "w", encoding="utf-8")
                 proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
                                         preexec_fn=die_with_parent if os.name == "posix" else None)
                 running[job.system] = (job, proc, time.time(), out)
@@ -235,14 +277,14 @@ def run_jobs(jobs: Sequence[Job], system_dir, corpus_hash: str, profile: str, *,
                 if rc != 0:
                     print(f"[{number[name]}/{total}] {name} FAILED (exit {rc}) after {took:.0f} s", flush=True)
                     if out is not None:
-                        _print_tail(system_dir(name) / "job.log")
+                        _print_tail(system_dir(job.run_folder) / job.log_name)
                     failed.append(name)
                 else:
                     print(f"[{number[name]}/{total}] {name} done in {took:.0f} s", flush=True)
                     finished.add(name)
             if concurrent and running and time.time() - last_status >= status_every:
                 for name, (job, _proc, t0, _out) in running.items():
-                    print("    " + _progress_line(job, system_dir(name), t0), flush=True)
+                    print("    " + _progress_line(job, system_dir(job.run_folder), t0), flush=True)
                 last_status = time.time()
             if running:
                 time.sleep(0.5 if not concurrent else 1.0)
@@ -265,6 +307,9 @@ def run_jobs(jobs: Sequence[Job], system_dir, corpus_hash: str, profile: str, *,
 #: thread: the SMT estimate is scaled by this machine's peak against it. Rough by design.
 SMT_SECONDS_PER_KPAIR = 10.0
 REFERENCE_PEAK_FP32 = 60e9
+#: Seconds of each system's decoding analyses (quick profile: a 150-sentence sweep, 1,000
+#: out-of-domain sentences) on that machine.
+ANALYSIS_SECONDS = {"pbsmt": 30.0, "rnnenc": 50.0, "rnnsearch": 140.0}
 
 
 def estimate(jobs: Sequence[Job], profile: str, train_total: int, threads: int, n_jobs: int,
@@ -283,6 +328,9 @@ def estimate(jobs: Sequence[Job], profile: str, train_total: int, threads: int, 
     per_update: dict[str, float] = {}
     est: dict[str, float] = {}
     for job in jobs:
+        if job.stage == "analyse":
+            est[job.system] = ANALYSIS_SECONDS.get(job.run_folder, 60.0) * REFERENCE_PEAK_FP32 / max(peak, 1e9)
+            continue
         if job.stage == "smt":
             n = train_total
             if "--train-size" in job.args:
@@ -311,13 +359,17 @@ def estimate(jobs: Sequence[Job], profile: str, train_total: int, threads: int, 
 
 
 def print_plan(jobs: Sequence[Job], est: dict[str, float], wall: float, n_jobs: int, threads: int) -> None:
-    print(f"plan: {len(jobs)} systems to train, {n_jobs} at a time, {threads} thread(s) each", flush=True)
+    n_train = sum(j.stage != "analyse" for j in jobs)
+    what = f"{n_train} systems to train" + (f" and {len(jobs) - n_train} to analyse" if n_train < len(jobs) else "")
+    print(f"plan: {what}, {n_jobs} at a time, {threads} thread(s) each", flush=True)
     for job in jobs:
-        if job.max_steps:
+        if job.stage == "analyse":
+            budget = "beam/stack-size sweep, out-of-domain test sets"
+        elif job.max_steps:
             budget = f"≤ {job.max_steps:,} updates, early stopping on dev BLEU"
         else:
             budget = "align, extract, LM" + (f", weights of {job.after[0]}" if job.after else ", MERT")
-        print(f"  {job.system:<18} {job.stage}  {budget:<45} ~{est[job.system] / 60:5.1f} min", flush=True)
+        print(f"  {job.system:<19} {job.stage:<7} {budget:<46} ~{est[job.system] / 60:5.1f} min", flush=True)
     print(f"estimated time on this machine: ≤ {wall / 60:.0f} min (from a short throughput probe; "
           f"early stopping usually ends NMT sooner)", flush=True)
 
@@ -345,18 +397,23 @@ def add_job_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--no-estimate", action="store_true", help="skip the throughput probe behind the plan's time estimate")
 
 
-def train_missing(args, p) -> list[str]:
-    """Plan the study, print the plan with its time estimate, train what is missing; the failed systems."""
+def train_missing(args, p, analyse: bool = False) -> list[str]:
+    """Plan the study, print the plan with its time estimate, train what is missing (and, with
+    ``analyse``, run the decoding analyses of each main system as soon as it is trained); the failed jobs."""
     threads = args.threads or get(args.profile, "report").get("threads", 1)
     if threads < 1:
         raise UserError(f"--threads must be at least 1 (got {threads})")
     n_jobs = resolve_jobs(args.jobs, threads)
-    jobs = plan(corpus_arg(args.corpus), p.src, p.tgt, args.profile, int(p.manifest["counts"]["train"]))
+    corpus = corpus_arg(args.corpus)
+    jobs = plan(corpus, p.src, p.tgt, args.profile, int(p.manifest["counts"]["train"]))
     base = Path(args.runs_dir) / p.name / f"{p.src}-{p.tgt}"
-    todo = [j for j in jobs if args.recheck or not is_done(base / j.system, p.hash, args.profile, j.stage)]
+    if analyse:
+        jobs += analysis_jobs(p, base, corpus, args.profile)
+    todo = [j for j in jobs if args.recheck or not (j.done() if j.done is not None else
+                                                    is_done(base / j.system, p.hash, args.profile, j.stage))]
     if todo and not getattr(args, "dry_run", False):
         if args.no_estimate:
-            print(f"plan: {len(todo)} of {len(jobs)} systems to train, {n_jobs} at a time, {threads} thread(s) each",
+            print(f"plan: {len(todo)} of {len(jobs)} jobs to run, {n_jobs} at a time, {threads} thread(s) each",
                   flush=True)
         else:
             est, wall = estimate(todo, args.profile, int(p.manifest["counts"]["train"]), threads, n_jobs)

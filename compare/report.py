@@ -1002,17 +1002,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = prepared_from_args(args)
     failed: list[str] = []
     if not args.no_train:
-        failed = experiments.train_missing(args, p)
-    if not args.no_sweep:
+        failed = experiments.train_missing(args, p, analyse=not args.no_sweep)
+    if not args.no_sweep:  # whatever the study's jobs left (with --no-train: all of it), here
         import torch  # the decoding analyses run the trained models (compare/beam.py, compare/domain.py)
 
-        from compare import beam, domain
+        from compare import analyses
         base = Path(args.runs_dir) / p.name / f"{p.src}-{p.tgt}"
-        rep = get(args.profile, "report")
-        torch.set_num_threads(args.threads or rep.get("threads", 1))  # as in training: same numbers everywhere
-        procs = os.cpu_count() or 1  # SMT decoding gives the same output whatever the process count
-        beam.run_sweeps(p, base, rep, get(args.profile, "smt"), processes=procs)
-        domain.run_domain(p, base, get(args.profile, "smt"), processes=procs)
+        torch.set_num_threads(args.threads or get(args.profile, "report").get("threads", 1))  # as in training
+        analyses.run(p, base, args.profile, processes=os.cpu_count() or 1)  # SMT output is the same for any count
     planned = {j.system for j in experiments.plan(experiments.corpus_arg(args.corpus), p.src, p.tgt, args.profile,
                                                   int(p.manifest["counts"]["train"]))}
     build_report(p, args.runs_dir, args.report_dir, args.profile, force=args.force, planned=planned,

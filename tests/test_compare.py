@@ -155,8 +155,11 @@ def test_paired_bootstrap_matches_sacrebleu_paired_bs(real_refs):
 
 def test_plan_names_and_commands():
     jobs = experiments.plan("multi30k", "de", "en", "tiny", 200)
+    # PBSMT first (its weights serve the learning curve), NMT longest budget first, the short SMT points last
     assert [j.system for j in jobs] == ["pbsmt", "rnnsearch", "rnnenc", "rnnsearch-v50", "rnnsearch-v100",
-                                        "pbsmt-n100", "rnnsearch-n100"]
+                                        "rnnsearch-n100", "pbsmt-n100"]
+    quick = [j.system for j in experiments.plan("bible", "es", "en", "quick", 28000)]
+    assert quick[:3] == ["pbsmt", "rnnenc", "rnnsearch"] and quick[-2:] == ["pbsmt-n3500", "pbsmt-n14000"]
     j = {x.system: x for x in jobs}
     assert j["rnnsearch-v50"].command()[1:] == ["-m", "nmt", "train", "--corpus", "multi30k", "--src", "de", "--tgt", "en",
                                                 "--profile", "tiny", "--arch", "rnnsearch", "--vocab-size", "50",

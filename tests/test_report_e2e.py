@@ -56,7 +56,7 @@ def test_make_report_end_to_end(tmp_path):
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("scores.json")}
     r2 = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert r2.returncode == 0, r2.stderr[-3000:]
-    assert "training" not in r2.stdout and r2.stdout.count("up to date") >= 7
+    assert "training" not in r2.stdout and "analysing" not in r2.stdout and r2.stdout.count("up to date") >= 10
     assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("scores.json")}
 
     # the same study with two systems trained at a time gives the same systems, to the update and the word
@@ -71,3 +71,9 @@ def test_make_report_end_to_end(tmp_path):
         a, b = (json.loads((d / name / "scores.json").read_text()) for d in (seq, par))
         assert (a["bleu"], a.get("steps"), a.get("best_step")) == (b["bleu"], b.get("steps"), b.get("best_step")), name
         assert (seq / name / "test.hyp").read_bytes() == (par / name / "test.hyp").read_bytes(), name
+    # the decoding analyses ran as jobs beside the training (their own log), with the report's numbers
+    assert "analysing rnnsearch:analyses" in r3.stdout and (par / "rnnsearch" / "analyse.log").is_file()
+    for name in ("pbsmt", "rnnenc", "rnnsearch"):
+        a, b = (json.loads((d / name / "beam_sweep.json").read_text()) for d in (seq, par))
+        assert a["rows"] == b["rows"], name
+        assert (seq / name / "test-coco.hyp").read_bytes() == (par / name / "test-coco.hyp").read_bytes(), name
