@@ -302,11 +302,14 @@ def run_jobs(jobs: Sequence[Job], system_dir, corpus_hash: str, profile: str, *,
     return failed
 
 
-#: Seconds per 1,000 training pairs of one `smt train` (quick profile, one decoder process) on the
-#: reference machine (2-core AMD EPYC, AVX512-BF16), and that machine's fp32 matmul peak with one
+#: One `smt train` (quick profile, one decoder process) on the reference machine (2-core AMD EPYC,
+#: AVX512-BF16): fixed seconds (LM, loading, decoding test), seconds per 1,000 training pairs, and
+#: seconds per dev sentence and MERT iteration; and that machine's fp32 matmul peak with one
 #: thread: the SMT estimate is scaled by this machine's peak against it. Rough by design.
-SMT_SECONDS_PER_KPAIR = 10.0
-REFERENCE_PEAK_FP32 = 60e9
+SMT_FIXED_SECONDS = 50.0
+SMT_SECONDS_PER_KPAIR = 4.5
+SMT_SECONDS_PER_TUNE_SENTENCE = 0.12
+REFERENCE_PEAK_FP32 = 106e9   # n = 512, one thread
 #: Seconds of each system's decoding analyses (quick profile: a 150-sentence sweep, 1,000
 #: out-of-domain sentences) on that machine.
 ANALYSIS_SECONDS = {"pbsmt": 30.0, "rnnenc": 50.0, "rnnsearch": 140.0}
@@ -322,7 +325,7 @@ def estimate(jobs: Sequence[Job], profile: str, train_total: int, threads: int, 
     from nmt.model import ModelConfig
     from nmt.throughput import matmul_peak, probe
 
-    nmt_cfg = get(profile, "nmt")
+    nmt_cfg, smt_cfg = get(profile, "nmt"), get(profile, "smt")
     torch.set_num_threads(max(1, threads))
     peak = matmul_peak(torch.float32, n=512, seconds=0.3)
     per_update: dict[str, float] = {}
@@ -335,7 +338,10 @@ def estimate(jobs: Sequence[Job], profile: str, train_total: int, threads: int, 
             n = train_total
             if "--train-size" in job.args:
                 n = int(job.args[job.args.index("--train-size") + 1])
-            est[job.system] = SMT_SECONDS_PER_KPAIR * n / 1000 * REFERENCE_PEAK_FP32 / max(peak, 1e9)
+            secs = SMT_FIXED_SECONDS + SMT_SECONDS_PER_KPAIR * n / 1000
+            if "--weights-from" not in job.args:  # MERT
+                secs += SMT_SECONDS_PER_TUNE_SENTENCE * (smt_cfg.get("tune_dev_size") or 1000) * smt_cfg["mert_iterations"]
+            est[job.system] = secs * REFERENCE_PEAK_FP32 / max(peak, 1e9)
             continue
         arch = job.args[job.args.index("--arch") + 1]
         vocab = nmt_cfg["vocab_size"]

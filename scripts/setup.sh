@@ -24,19 +24,10 @@ if ! command -v "$PY" >/dev/null 2>&1; then
   say "needs Python 3.10-3.13 (none found); set PYTHON=/path/to/python3"; exit 1
 fi
 
-# 1. virtual environment + Python packages ---------------------------------------------
-STAMP="torch==$TORCH_VERSION $(cksum < requirements.txt)"
-if [ ! -f "$VENV/.stamp-packages" ] || [ "$(cat "$VENV/.stamp-packages")" != "$STAMP" ]; then
-  [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PY" -m venv "$VENV"; }
-  say "installing torch==$TORCH_VERSION (CPU wheel) first"
-  "$VENV/bin/pip" install -q "torch==$TORCH_VERSION"
-  say "installing requirements.txt (kenlm compiles, ~1 min)"
-  "$VENV/bin/pip" install -q -r requirements.txt
-  printf '%s' "$STAMP" > "$VENV/.stamp-packages"
-fi
+need_kenlm() { [ ! -x "$TOOLS/bin/lmplz" ] || [ ! -x "$TOOLS/bin/build_binary" ]; }
 
-# 2. KenLM estimator binaries -------------------------------------------------------------
-if [ ! -x "$TOOLS/bin/lmplz" ] || [ ! -x "$TOOLS/bin/build_binary" ]; then
+# 0. build packages KenLM needs (for lmplz, and for pip's build of its Python module) -------
+if need_kenlm; then
   need_pkgs="cmake g++ make libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev"
   missing=""
   for p in $need_pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
@@ -50,10 +41,15 @@ if [ ! -x "$TOOLS/bin/lmplz" ] || [ ! -x "$TOOLS/bin/build_binary" ]; then
       exit 1
     fi
   fi
-  say "building KenLM lmplz + build_binary from the kenlm $KENLM_VERSION sdist (~1 min)"
+fi
+
+# KenLM's estimator binaries, from the kenlm sdist (pip's wheel has only the query module)
+build_kenlm() {
+  say "building KenLM lmplz + build_binary from the kenlm $KENLM_VERSION sdist (~30 s, beside the pip install)"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  "$VENV/bin/pip" download -q --no-deps --no-binary kenlm "kenlm==$KENLM_VERSION" -d "$work"
+  "$VENV/bin/pip" download -q --no-deps --no-binary kenlm "kenlm==$KENLM_VERSION" -d "$work" 2>"$work/download.log" \
+    || { cat "$work/download.log" >&2; exit 1; }
   tar -xzf "$work"/kenlm-*.tar.gz -C "$work"
   src=$(find "$work" -maxdepth 1 -type d -name 'kenlm-*' | head -1)
   cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log" >&2; exit 1; }
@@ -61,5 +57,29 @@ if [ ! -x "$TOOLS/bin/lmplz" ] || [ ! -x "$TOOLS/bin/build_binary" ]; then
   mkdir -p "$TOOLS/bin.tmp"
   cp "$work/build/bin/lmplz" "$work/build/bin/build_binary" "$TOOLS/bin.tmp/"
   rm -rf "$TOOLS/bin" && mv "$TOOLS/bin.tmp" "$TOOLS/bin"
+}
+
+# 1. virtual environment + Python packages ---------------------------------------------
+# (lmplz compiles in the background meanwhile: pip's own kenlm build is mostly one core)
+STAMP="torch==$TORCH_VERSION $(cksum < requirements.txt)"
+kenlm_pid=""
+if [ ! -f "$VENV/.stamp-packages" ] || [ "$(cat "$VENV/.stamp-packages")" != "$STAMP" ]; then
+  [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PY" -m venv "$VENV"; }
+  if need_kenlm; then
+    (build_kenlm) & kenlm_pid=$!
+    trap '[ -z "$kenlm_pid" ] || kill "$kenlm_pid" 2>/dev/null || true' EXIT  # a failed pip stops it too
+  fi
+  say "installing torch==$TORCH_VERSION (CPU wheel) first"
+  "$VENV/bin/pip" install -q "torch==$TORCH_VERSION"
+  say "installing requirements.txt (kenlm compiles, ~1 min)"
+  "$VENV/bin/pip" install -q -r requirements.txt
+  printf '%s' "$STAMP" > "$VENV/.stamp-packages"
+fi
+
+# 2. KenLM estimator binaries (if not built above) ----------------------------------------
+if [ -n "$kenlm_pid" ]; then
+  wait "$kenlm_pid" || { say "building KenLM failed (see above)"; exit 1; }
+elif need_kenlm; then
+  (build_kenlm)
 fi
 say "ready: $VENV, $TOOLS/bin/{lmplz,build_binary}"
