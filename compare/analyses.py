@@ -18,7 +18,7 @@ import torch
 from compare import beam, domain
 from compare.analysis_cache import ANALYSED, is_trained
 from data.io import UserError, run_cli, run_folder_lock
-from data.prepare import Prepared, add_corpus_args, prepared_from_args, runs_root
+from data.prepare import Prepared, add_corpus_args, prepared_from_args
 from data.profiles import get
 
 
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "the results do not depend on it for PBSMT, and are those of the report's own run for NMT")
     args = ap.parse_args(argv)
     p = prepared_from_args(args)
-    base = runs_root() / p.name / f"{p.src}-{p.tgt}"
+    base = p.runs_base()
     d = base / args.system
     if not is_trained(d, args.system):
         raise UserError(f"{d}: {args.system} is not trained yet (run python -m compare experiments first)")

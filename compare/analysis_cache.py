@@ -19,8 +19,10 @@ from data.profiles import get
 #: the systems whose decoding is analysed (the study's main systems)
 ANALYSED = ("pbsmt", "rnnenc", "rnnsearch")
 #: the files that make a trained system (their hashes key every cache)
-MODEL_FILES = {"pbsmt": ("phrase-table.gz", "lm.binary", "weights.json"),
+MODEL_FILES = {"pbsmt": ("phrase-table.gz", "lm.binary", "weights.json", "reordering-table.gz"),
                "nmt": ("best.pt", "vocab.src.txt", "vocab.tgt.txt", "bpe.codes")}
+#: model files only some systems have
+OPTIONAL = ("bpe.codes", "reordering-table.gz")
 #: the caches in a system's run folder
 SWEEP_CACHE, DOMAIN_CACHE = "beam_sweep.json", "domain.json"
 
@@ -30,8 +32,9 @@ def model_files(name: str) -> tuple[str, ...]:
 
 
 def is_trained(d: Path, name: str) -> bool:
-    """``scores.json`` and every model file are there (``bpe.codes`` only for BPE models)."""
-    return (d / "scores.json").is_file() and all((d / f).is_file() for f in model_files(name) if f != "bpe.codes")
+    """``scores.json`` and every model file are there (``bpe.codes`` only for BPE models, the reordering
+    table only for lexicalised PBSMT)."""
+    return (d / "scores.json").is_file() and all((d / f).is_file() for f in model_files(name) if f not in OPTIONAL)
 
 
 def sweep_sample(p: Prepared, n: int | None) -> list[int]:

@@ -35,7 +35,7 @@ from nmt.search import beam_search
 from nmt.translate import _bpe_of, translate_data
 from nmt.vocab import PAD, Vocab
 from smt.decode import Decoder
-from smt.weights import read_weights
+from smt.weights import N_FEATURES, read_weights
 
 #: the keys of one NMT sweep row / PBSMT sweep row in beam_sweep.json
 NMT_FIELDS = ("beam", "length_penalty", "bleu", "search_errors", "model_errors", "n")
@@ -122,9 +122,12 @@ def nmt_sweep(run_dir: Path, p, idx: Sequence[int], beams: Sequence[int],
 
 def pbsmt_decoder(run_dir: Path, cfg: dict, sentences, stack_size: int | None = None) -> Decoder:
     """The trained PBSMT system of ``run_dir`` (tuned weights) as a decoder for ``sentences``."""
-    return Decoder(run_dir / "phrase-table.gz", run_dir / "lm.binary", weights=read_weights(run_dir / "weights.json"),
+    weights = read_weights(run_dir / "weights.json")
+    lexicalised = len(weights) > N_FEATURES     # tuned with the lexicalised reordering table beside it
+    return Decoder(run_dir / "phrase-table.gz", run_dir / "lm.binary", weights=weights,
                    stack_size=stack_size or cfg["stack_size"], distortion_limit=cfg["distortion_limit"],
-                   table_limit=cfg["table_limit"], sentences=sentences)
+                   table_limit=cfg["table_limit"], sentences=sentences,
+                   reordering_table=run_dir / "reordering-table.gz" if lexicalised else None)
 
 
 def smt_sweep(run_dir: Path, p, idx: Sequence[int], stacks: Sequence[int], cfg: dict, processes: int = 1) -> list[dict]:

@@ -412,7 +412,7 @@ def train_missing(args, p, analyse: bool = False) -> list[str]:
     n_jobs = resolve_jobs(args.jobs, threads)
     corpus = corpus_arg(args.corpus)
     jobs = plan(corpus, p.src, p.tgt, args.profile, int(p.manifest["counts"]["train"]))
-    base = Path(args.runs_dir) / p.name / f"{p.src}-{p.tgt}"
+    base = p.runs_base(args.runs_dir)
     if analyse:
         jobs += analysis_jobs(p, base, corpus, args.profile)
     todo = [j for j in jobs if args.recheck or not (j.done() if j.done is not None else

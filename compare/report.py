@@ -42,7 +42,8 @@ from compare import plots
 from compare import rare_words as rw
 from compare.score import sentence_stats, unk_rate
 from compare.significance import ALPHA, bootstrap_ci, paired_bootstrap, resample_weights
-from data.io import UserError, plain_doc, atomic_write, progress, read_json, read_lines, read_tokenized, sha256_file
+from data import pharaoh
+from data.io import UserError, check_line_counts, plain_doc, atomic_write, progress, read_json, read_lines, read_tokenized, sha256_file
 from data.profiles import SEED, get
 
 #: Columns of results.csv, in this order.
@@ -51,19 +52,22 @@ RESULT_DOC = {
     "experiment": "overall (each system, all test sentences) | length (BLEU per source-length bucket) | "
                   "vocab (BLEU vs shortlist size) | learning (BLEU vs training-set size) | "
                   "beam (BLEU of a seeded test sample per beam / stack size, compare/beam.py; no CI) | "
-                  "domain (BLEU on the in-domain test set and on each extra test set, compare/domain.py)",
+                  "domain (BLEU on the in-domain test set and on each extra test set, compare/domain.py) | "
+                  "rare_words (word F-measure by training frequency, compare/rare_words.py; also in rare_words.csv)",
     "system": "run folder name (overall, length, vocab) or system family pbsmt / rnnsearch (learning)",
     "bucket": "all | source-length bucket such as 11-20 or 41+ (tokens of the tokenised source) | "
               "no-unk (sentences whose tokenised source and reference are inside the model's vocabulary) | "
               "bpe (the BPE model beside the word shortlists) | beam=K,lp=α or stack=K (beam experiment) | "
-              "in-domain or the extra test set's name (domain experiment)",
+              "in-domain or the extra test set's name (domain experiment) | a training-frequency bucket such as "
+              "unseen, 1, 2-4 or 1000+ (rare_words experiment)",
     "vocab_size": "shortlist size K of the RNNsearch model (vocab experiment; for pbsmt rows: the K whose "
                   "no-unk subset was scored); empty otherwise",
     "train_size": "training sentence pairs (learning experiment; else the system's own, if recorded)",
-    "bleu": "sacreBLEU corpus BLEU of the sentences in the row (cased, 13a, exp smoothing)",
+    "bleu": "sacreBLEU corpus BLEU of the sentences in the row (cased, 13a, exp smoothing); for rare_words "
+            "the word F-measure × 100 of the bucket's words",
     "ci_low": "lower end of the 95% bootstrap percentile interval (Koehn 2004), resampling these sentences",
     "ci_high": "upper end of that interval",
-    "n": "number of test sentences in the row",
+    "n": "number of test sentences in the row (rare_words: the bucket's reference words)",
 }
 #: Columns of significance.csv (one paired bootstrap test per row; A and B as named).
 SIG_COLUMNS = ["experiment", "bucket", "system_a", "system_b", "bleu_a", "bleu_b", "delta", "p_value",
@@ -140,8 +144,7 @@ def load_systems(base: Path, refs: Sequence[str]) -> dict[str, System]:
         if not ((d / "test.hyp").is_file() and (d / "scores.json").is_file()):
             continue
         hyps = read_lines(d / "test.hyp", allow_empty_file=True)
-        if len(hyps) != len(refs):
-            raise UserError(f"{d / 'test.hyp'} has {len(hyps):,} lines but the test reference has {len(refs):,}")
+        check_line_counts(d / "test.hyp", hyps, "the test reference", refs, "")
         scores = read_json(d / "scores.json")
         if not isinstance(scores, dict):
             raise UserError(f"{d / 'scores.json'}: expected a JSON object")
@@ -578,35 +581,20 @@ def pick_examples(lengths: np.ndarray, per_class: int = 2) -> list[tuple[str, in
     return out
 
 
-def read_pharaoh(line: str, where: str) -> list[tuple[int, int]]:
-    links = []
-    for tok in line.split():
-        try:
-            i, j = tok.split("-")
-            links.append((int(i), int(j)))
-        except ValueError:
-            raise UserError(f"{where}: bad alignment link {tok!r} (expected i-j)") from None
-    return links
-
-
 def read_attention(path: Path) -> list[tuple[int, np.ndarray, list[str], list[str]]]:
     """``attention.npz`` → ``[(test_line, α [T, S], source tokens, output tokens)]``.
 
-    Two layouts are read: the NMT trainer's (``index``; ``src`` and ``hyp`` string arrays, one
-    space-joined sentence per entry; ``att_{k}`` float ``[len(hyp), len(src)]``, rows = output
-    tokens without EOS, columns = real source words) and the one first agreed on (``attn_{k}``,
-    ``src_{k}``, ``hyp_{k}`` token arrays). Empty matrices (RNNenc has no attention) are skipped.
+    The NMT trainer's layout (nmt/trainer.py ``_save_attention``): ``index``; ``src`` and ``hyp``
+    string arrays, one space-joined sentence per entry; ``att_{k}`` float ``[len(hyp), len(src)]``,
+    rows = output tokens without EOS, columns = real source words. Empty matrices (RNNenc has no
+    attention) are skipped.
     """
     try:
         z = np.load(path, allow_pickle=False)
         index = [int(i) for i in z["index"]]
         out = []
         for k, line in enumerate(index):
-            if f"att_{k}" in z.files:
-                att, src, hyp = z[f"att_{k}"], str(z["src"][k]).split(), str(z["hyp"][k]).split()
-            else:
-                key = k if f"attn_{k}" in z.files else line
-                att, src, hyp = z[f"attn_{key}"], [str(t) for t in z[f"src_{key}"]], [str(t) for t in z[f"hyp_{key}"]]
+            att, src, hyp = z[f"att_{k}"], str(z["src"][k]).split(), str(z["hyp"][k]).split()
             att = np.asarray(att, dtype=float)
             if att.ndim != 2:
                 raise UserError(f"{path}: attention of entry {k} must be 2-D [T_hyp, S_src], has shape {att.shape}")
@@ -655,7 +643,7 @@ def attention_figures(systems: dict[str, System], src_tok: Sequence[str], out_di
     smt = {}  # parse every link first: a bad file fails before any picture is written
     for line, *_ in entries:
         if align is not None and 0 <= line < len(align):
-            smt[line] = (read_pharaoh(align[line], f"{p.dir / 'test.align'}:{line + 1}"),
+            smt[line] = (pharaoh.parse(align[line], f"{p.dir / 'test.align'}:{line + 1}"),
                          src_tok[line].split(), tok_hyp[line].split())
     figs = []
     for n, (line, attn, nsrc, nhyp) in enumerate(entries):
@@ -672,174 +660,225 @@ table.t th{background:#f3f3f3}img{max-width:100%}code{font-size:0.85em}.note{col
 li{margin:0.3em 0}"""
 
 
+@dataclass
+class _Page:
+    """What the page's sections show besides the study: the test set, the plots, the attention pictures."""
+    corpus_manifest: dict
+    src_raw: Sequence[str]
+    refs: Sequence[str]
+    lengths: np.ndarray
+    images: dict[str, bytes]
+    attn_figs: list[tuple[str, bytes]]
+
+
 def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs: Sequence[str],
            lengths: np.ndarray, images: dict[str, bytes], attn_figs: list[tuple[str, bytes]],
            fingerprint: str = "") -> str:
+    """The page: a head, then one function per section (each returns its HTML parts)."""
     s = study
+    v = _Page(corpus_manifest, src_raw, refs, lengths, images, attn_figs)
     title = f"PBSMT vs RNN NMT — {s.corpus} {s.src}→{s.tgt}"
-    head_df, sigs = headline(s.systems)
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f'<meta name="mt-report-fingerprint" content="{fingerprint}">'
              f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
              f"<p class='note'>Generated {time.strftime('%Y-%m-%d %H:%M')} · profile <b>{html.escape(s.profile)}</b> · "
              f"corpus hash <code>{html.escape(s.corpus_hash)}</code> · {len(refs):,} test sentences · "
              f"bootstrap resamples {s.bootstrap} · seed {s.seed}</p>"]
+    for section in SECTIONS:
+        parts.extend(section(s, v))
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
 
-    parts.append("<h2>1. Headline</h2>")
-    parts.append("<p>sacreBLEU on detokenised, cased output against the raw reference; <i>lc</i> = lowercased. "
-                 "Times are wall-clock seconds on this machine.</p>")
-    parts.append(_table(head_df))
+
+def _headline(s: Study, v: _Page) -> list[str]:
+    head_df, sigs = headline(s.systems)
+    parts = ["<h2>1. Headline</h2>",
+             "<p>sacreBLEU on detokenised, cased output against the raw reference; <i>lc</i> = lowercased. "
+             "Times are wall-clock seconds on this machine.</p>", _table(head_df)]
     if sigs:
         parts.append("<p>Signatures:</p><ul>" + "".join(f"<li><code>{html.escape(x)}</code></li>" for x in sigs) + "</ul>")
+    return parts
 
-    parts.append("<h2>2. Findings (each backed by a paired bootstrap test)</h2>")
-    parts.append("<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in study.findings) + "</ul>"
-                 if study.findings else "<p><em>Not enough systems for a comparison.</em></p>")
-    parts.append(f"<p class='note'>Paired bootstrap resampling (Koehn 2004) with {s.bootstrap} resamples, seed {s.seed}; "
-                 "p-value as sacreBLEU's <code>--paired-bs</code> (observed difference 0 → p = 1). "
-                 f"A difference is called significant only if p &lt; {ALPHA}.</p>")
 
-    r = s.results
-    parts.append("<h2>3. BLEU vs source-sentence length</h2>")
-    parts.append("<p>Bahdanau et al. (2015, Fig. 2), Cho et al. (2014, Fig. 4). Bucketing rule: "
-                 f"{html.escape(s.bucket_rule)}. Bands: 95% bootstrap intervals (resampling the bucket's sentences).</p>")
-    if "length" in images:
-        parts.append(_img(images["length"], "BLEU vs source length"))
-        lr = r[r["experiment"] == "length"]
-        lt = pd.DataFrame({"bucket": [b.label for b in s.buckets], "n": [b.n for b in s.buckets]})
-        for name, g in lr.groupby("system", sort=False):
-            g = g.set_index("bucket")
-            lt[f"{name} BLEU"] = [g.loc[b.label, "bleu"] for b in s.buckets]
-            lt[f"{name} 95% CI"] = [f"{g.loc[b.label, 'ci_low']:.2f}–{g.loc[b.label, 'ci_high']:.2f}" for b in s.buckets]
-        parts.append(_table(lt))
-        if s.length_ratio is not None and s.length_ratio.shape[1] > 2:
-            parts.append("<p>Output length ÷ reference length (tokens) per bucket: below 1, the system under-translates "
-                         "(NMT is known to drop content from long sentences; Koehn &amp; Knowles 2017, §3.5).</p>")
-            parts.append(_table(s.length_ratio, "{:.3f}"))
-    else:
-        parts.append("<p><em>No systems.</em></p>")
+def _findings(s: Study, v: _Page) -> list[str]:
+    return ["<h2>2. Findings (each backed by a paired bootstrap test)</h2>",
+            "<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in s.findings) + "</ul>"
+            if s.findings else "<p><em>Not enough systems for a comparison.</em></p>",
+            f"<p class='note'>Paired bootstrap resampling (Koehn 2004) with {s.bootstrap} resamples, seed {s.seed}; "
+            "p-value as sacreBLEU's <code>--paired-bs</code> (observed difference 0 → p = 1). "
+            f"A difference is called significant only if p &lt; {ALPHA}.</p>"]
 
-    parts.append("<h2>4. BLEU vs vocabulary size</h2>")
-    parts.append("<p>RNNsearch trained with shortlists of K words (Bahdanau et al. 2015 §4.1, Table 1); "
-                 "<i>no-unk</i> = test sentences whose tokenised source and reference contain no word outside the "
-                 "model's <code>vocab.src.txt</code> / <code>vocab.tgt.txt</code>. PBSMT (no shortlist) is the reference, "
-                 "on all sentences and on each K's no-unk subset.</p>")
-    if "vocab" in images:
-        parts.append(_img(images["vocab"], "BLEU vs vocabulary size"))
-        parts.append(_table(study.vocab_table, "{:.4f}"))
-    else:
-        parts.append("<p><em>No rnnsearch-vK systems.</em></p>")
 
-    parts.append("<h2>5. Learning curve</h2>")
-    parts.append("<p>BLEU vs training-set size for PBSMT and RNNsearch (Koehn &amp; Knowles 2017, §3.2): "
-                 "deterministic subsets of the cleaned training data.</p>")
-    parts.append(_img(images["learning"], "learning curve") if "learning" in images
-                 else "<p><em>No pbsmt-nN / rnnsearch-nN systems.</em></p>")
+def _length(s: Study, v: _Page) -> list[str]:
+    r, images = s.results, v.images
+    parts = ["<h2>3. BLEU vs source-sentence length</h2>",
+             "<p>Bahdanau et al. (2015, Fig. 2), Cho et al. (2014, Fig. 4). Bucketing rule: "
+             f"{html.escape(s.bucket_rule)}. Bands: 95% bootstrap intervals (resampling the bucket's sentences).</p>"]
+    if "length" not in images:
+        return parts + ["<p><em>No systems.</em></p>"]
+    parts.append(_img(images["length"], "BLEU vs source length"))
+    lr = r[r["experiment"] == "length"]
+    lt = pd.DataFrame({"bucket": [b.label for b in s.buckets], "n": [b.n for b in s.buckets]})
+    for name, g in lr.groupby("system", sort=False):
+        g = g.set_index("bucket")
+        lt[f"{name} BLEU"] = [g.loc[b.label, "bleu"] for b in s.buckets]
+        lt[f"{name} 95% CI"] = [f"{g.loc[b.label, 'ci_low']:.2f}–{g.loc[b.label, 'ci_high']:.2f}" for b in s.buckets]
+    parts.append(_table(lt))
+    if s.length_ratio is not None and s.length_ratio.shape[1] > 2:
+        parts.append("<p>Output length ÷ reference length (tokens) per bucket: below 1, the system under-translates "
+                     "(NMT is known to drop content from long sentences; Koehn &amp; Knowles 2017, §3.5).</p>")
+        parts.append(_table(s.length_ratio, "{:.3f}"))
+    return parts
 
-    parts.append("<h3>Rare words: word accuracy by training frequency</h3>")
-    parts.append("<p>Koehn &amp; Knowles (2017, §3.3) and compare-mt (Neubig et al. 2019): every reference and output "
-                 "word is bucketed by its count in the training target side; per bucket, precision, recall and F of "
-                 "the output words (clipped matches within each sentence, tokenised text). "
-                 "In <code>rare_words.csv</code>.</p>")
-    if "rare_words" in images:
-        parts.append(_img(images["rare_words"], "word F-measure by training frequency"))
-        rwt = s.rare_words.pivot(index="bucket", columns="system", values="f1")
-        rwt = rwt.reindex([b for _, _, b in rw.FREQ_BUCKETS])
-        rwt.insert(0, "reference words", s.rare_words.groupby("bucket")["ref_words"].first()
-                   .reindex([b for _, _, b in rw.FREQ_BUCKETS]))
-        parts.append(_table(rwt.reset_index(), "{:.3f}"))
-    else:
-        parts.append("<p><em>No tokenised outputs (test.tok.hyp / test.tuned.tok).</em></p>")
 
-    parts.append("<h3>Domain mismatch</h3>")
-    parts.append("<p>Koehn &amp; Knowles (2017, §3.1): every main system on the corpus' extra test sets "
-                 "(<code>test-&lt;name&gt;</code>; Multi30k: the COCO captions of <code>test_2017_mscoco</code>; "
-                 "bible: software messages from Debian's Spanish gettext catalogues, <code>data/ood_extract.py</code>) "
-                 "beside the in-domain test set; <i>drop</i> = in-domain BLEU − out-of-domain BLEU. "
-                 "In <code>domain.csv</code> and <code>results.csv</code> (experiment <code>domain</code>).</p>")
-    _analysis(parts, images, "domain", "BLEU in and out of domain", lambda: domain_findings(s.domain), s.domain, "{:.2f}",
+def _vocabulary(s: Study, v: _Page) -> list[str]:
+    parts = ["<h2>4. BLEU vs vocabulary size</h2>",
+             "<p>RNNsearch trained with shortlists of K words (Bahdanau et al. 2015 §4.1, Table 1); "
+             "<i>no-unk</i> = test sentences whose tokenised source and reference contain no word outside the "
+             "model's <code>vocab.src.txt</code> / <code>vocab.tgt.txt</code>. PBSMT (no shortlist) is the reference, "
+             "on all sentences and on each K's no-unk subset.</p>"]
+    if "vocab" in v.images:
+        return parts + [_img(v.images["vocab"], "BLEU vs vocabulary size"), _table(s.vocab_table, "{:.4f}")]
+    return parts + ["<p><em>No rnnsearch-vK systems.</em></p>"]
+
+
+def _learning(s: Study, v: _Page) -> list[str]:
+    return ["<h2>5. Learning curve</h2>",
+            "<p>BLEU vs training-set size for PBSMT and RNNsearch (Koehn &amp; Knowles 2017, §3.2): "
+            "deterministic subsets of the cleaned training data.</p>",
+            _img(v.images["learning"], "learning curve") if "learning" in v.images
+            else "<p><em>No pbsmt-nN / rnnsearch-nN systems.</em></p>"]
+
+
+def _rare_words(s: Study, v: _Page) -> list[str]:
+    parts = ["<h3>Rare words: word accuracy by training frequency</h3>",
+             "<p>Koehn &amp; Knowles (2017, §3.3) and compare-mt (Neubig et al. 2019): every reference and output "
+             "word is bucketed by its count in the training target side; per bucket, precision, recall and F of "
+             "the output words (clipped matches within each sentence, tokenised text). "
+             "In <code>rare_words.csv</code>.</p>"]
+    if "rare_words" not in v.images:
+        return parts + ["<p><em>No tokenised outputs (test.tok.hyp / test.tuned.tok).</em></p>"]
+    parts.append(_img(v.images["rare_words"], "word F-measure by training frequency"))
+    rwt = s.rare_words.pivot(index="bucket", columns="system", values="f1")
+    rwt = rwt.reindex([b for _, _, b in rw.FREQ_BUCKETS])
+    rwt.insert(0, "reference words", s.rare_words.groupby("bucket")["ref_words"].first()
+               .reindex([b for _, _, b in rw.FREQ_BUCKETS]))
+    parts.append(_table(rwt.reset_index(), "{:.3f}"))
+    return parts
+
+
+def _domain(s: Study, v: _Page) -> list[str]:
+    parts = ["<h3>Domain mismatch</h3>",
+             "<p>Koehn &amp; Knowles (2017, §3.1): every main system on the corpus' extra test sets "
+             "(<code>test-&lt;name&gt;</code>; Multi30k: the COCO captions of <code>test_2017_mscoco</code>; "
+             "bible: software messages from Debian's Spanish gettext catalogues, <code>data/ood_extract.py</code>) "
+             "beside the in-domain test set; <i>drop</i> = in-domain BLEU − out-of-domain BLEU. "
+             "In <code>domain.csv</code> and <code>results.csv</code> (experiment <code>domain</code>).</p>"]
+    _analysis(parts, v.images, "domain", "BLEU in and out of domain", lambda: domain_findings(s.domain), s.domain, "{:.2f}",
               "This corpus has no extra test set (test-&lt;name&gt;.{src,tgt}).")
+    return parts
 
-    parts.append("<h3>Beam search</h3>")
-    parts.append("<p>Koehn &amp; Knowles (2017, §3.6): BLEU against the beam size of the NMT systems, with length "
-                 "normalisation (score = log p / |y|) and without, and against the stack size of the phrase-based "
-                 "decoder, on a fixed seeded sample of the test set (<code>report.sweep_sample</code>; no CIs). "
-                 "Search errors (Stahlberg &amp; Byrne 2019): NMT — the share of sentences whose reference scores higher "
-                 "under the model than the beam's output; model errors — lower. PBSMT — the share where the largest stack "
-                 "finds a higher model score. In <code>beam.csv</code> and <code>results.csv</code> (experiment "
-                 "<code>beam</code>).</p>")
-    _analysis(parts, images, "beam", "BLEU vs beam size", lambda: beam_findings(s.beam),
+
+def _beam(s: Study, v: _Page) -> list[str]:
+    parts = ["<h3>Beam search</h3>",
+             "<p>Koehn &amp; Knowles (2017, §3.6): BLEU against the beam size of the NMT systems, with length "
+             "normalisation (score = log p / |y|) and without, and against the stack size of the phrase-based "
+             "decoder, on a fixed seeded sample of the test set (<code>report.sweep_sample</code>; no CIs). "
+             "Search errors (Stahlberg &amp; Byrne 2019): NMT — the share of sentences whose reference scores higher "
+             "under the model than the beam's output; model errors — lower. PBSMT — the share where the largest stack "
+             "finds a higher model score. In <code>beam.csv</code> and <code>results.csv</code> (experiment "
+             "<code>beam</code>).</p>"]
+    _analysis(parts, v.images, "beam", "BLEU vs beam size", lambda: beam_findings(s.beam),
               s.beam.drop(columns=["normalised"]) if s.beam is not None else None, "{:.3f}",
               "No sweep (run the report without --no-sweep on trained systems).")
+    return parts
 
-    parts.append("<h3>Where each system wins</h3>")
-    parts.append("<p>As compare-mt (Neubig et al. 2019): for every pair of main systems, the test sentences where each "
-                 "beats the other most by sentence chrF, and the reference n-grams (n ≤ 4, tokenised) each matches more "
-                 "often than the other (clipped counts summed over the test set; the count difference in brackets).</p>")
+
+def _wins(s: Study, v: _Page) -> list[str]:
+    parts = ["<h3>Where each system wins</h3>",
+             "<p>As compare-mt (Neubig et al. 2019): for every pair of main systems, the test sentences where each "
+             "beats the other most by sentence chrF, and the reference n-grams (n ≤ 4, tokenised) each matches more "
+             "often than the other (clipped counts summed over the test set; the count difference in brackets).</p>"]
     for w in (s.wins or []):
         parts.append(f"<h4>{html.escape(w['a'])} vs {html.escape(w['b'])}</h4>")
         parts.append(_table(w["examples"], "{:.1f}"))
         parts.append(_table(w["ngrams"]))
+    return parts
 
-    parts.append("<h2>6. Significance tests</h2>")
-    if "significance" in images:
+
+def _significance(s: Study, v: _Page) -> list[str]:
+    parts = ["<h2>6. Significance tests</h2>"]
+    if "significance" in v.images:
         parts.append("<p>Every pair of systems on the whole test set at a glance: ΔBLEU of the row over the column, "
                      "marked where the paired bootstrap gives p &lt; 0.05 (*) or p &lt; 0.01 (**). "
                      "All tests, per bucket too, are in the table below and in <code>significance.csv</code>.</p>")
-        parts.append(_img(images["significance"], "significance matrix"))
+        parts.append(_img(v.images["significance"], "significance matrix"))
     if not s.significance.empty:
         parts.append(_table(s.significance.drop(columns=["n_samples"]), "{:.4f}"))
     else:
         parts.append("<p><em>Fewer than two systems.</em></p>")
+    return parts
 
-    parts.append("<h2>7. Attention vs phrase-based alignment</h2>")
-    parts.append("<p>Left: RNNsearch attention weights α<sub>ij</sub> (Bahdanau et al. 2015, Fig. 3) over the source "
-                 "tokens, as written by the trainer (<code>attention.npz</code>). Right: the word alignment of the "
-                 "phrase-based decoder's output (<code>test.align</code>, Pharaoh source-target links over the tokenised "
-                 "test source and <code>test.tok.hyp</code>).</p>")
-    parts.append("".join(f"<h3>{html.escape(t)}</h3>{_img(png, t)}" for t, png in attn_figs)
-                 if attn_figs else "<p><em>No attention.npz in the rnnsearch run.</em></p>")
-    parts.append("<h3>Does attention agree with the word aligner?</h3>")
-    parts.append("<p>Koehn &amp; Knowles (2017, §3.5): the sentences of <code>attention.npz</code> aligned (source, "
-                 "RNNsearch output) by the PBSMT system's trained aligner (forced alignment with its saved parameters, "
-                 "both directions, grow-diag-final-and; <code>compare/alignment.py</code>), on words. <i>match</i>: share "
-                 "of aligned output words whose most-attended source word is aligned to them; <i>probability mass</i>: "
-                 "mean attention on their aligned source words; AER of the attention-argmax links against the "
-                 "aligner's. Koehn &amp; Knowles found match 44–64% and mass 34–50%.</p>")
-    parts.append(_table(pd.DataFrame([s.att_align]), "{:.3f}") if s.att_align
-                 else "<p><em>Needs rnnsearch's attention.npz and the PBSMT aligner's saved models "
-                      "(alignments/*.npz).</em></p>")
 
-    parts.append("<h2>8. Example translations</h2>")
+def _attention(s: Study, v: _Page) -> list[str]:
+    return ["<h2>7. Attention vs phrase-based alignment</h2>",
+            "<p>Left: RNNsearch attention weights α<sub>ij</sub> (Bahdanau et al. 2015, Fig. 3) over the source "
+            "tokens, as written by the trainer (<code>attention.npz</code>). Right: the word alignment of the "
+            "phrase-based decoder's output (<code>test.align</code>, Pharaoh source-target links over the tokenised "
+            "test source and <code>test.tok.hyp</code>).</p>",
+            "".join(f"<h3>{html.escape(t)}</h3>{_img(png, t)}" for t, png in v.attn_figs)
+            if v.attn_figs else "<p><em>No attention.npz in the rnnsearch run.</em></p>",
+            "<h3>Does attention agree with the word aligner?</h3>",
+            "<p>Koehn &amp; Knowles (2017, §3.5): the sentences of <code>attention.npz</code> aligned (source, "
+            "RNNsearch output) by the PBSMT system's trained aligner (forced alignment with its saved parameters, "
+            "both directions, grow-diag-final-and; <code>compare/alignment.py</code>), on words. <i>match</i>: share "
+            "of aligned output words whose most-attended source word is aligned to them; <i>probability mass</i>: "
+            "mean attention on their aligned source words; AER of the attention-argmax links against the "
+            "aligner's. Koehn &amp; Knowles found match 44–64% and mass 34–50%.</p>",
+            _table(pd.DataFrame([s.att_align]), "{:.3f}") if s.att_align
+            else "<p><em>Needs rnnsearch's attention.npz and the PBSMT aligner's saved models "
+                 "(alignments/*.npz).</em></p>"]
+
+
+def _examples(s: Study, v: _Page) -> list[str]:
     ex_rows = []
-    for cls, i in pick_examples(lengths):
-        row = {"length": f"{cls} ({int(lengths[i])} tok)", "line": i + 1, "source": src_raw[i], "reference": refs[i]}
+    for cls, i in pick_examples(v.lengths):
+        row = {"length": f"{cls} ({int(v.lengths[i])} tok)", "line": i + 1, "source": v.src_raw[i], "reference": v.refs[i]}
         for name in main_systems(s.systems):
             row[name] = s.systems[name].hyps[i]
         ex_rows.append(row)
-    parts.append(_table(pd.DataFrame(ex_rows)))
+    return ["<h2>8. Example translations</h2>", _table(pd.DataFrame(ex_rows))]
 
-    parts.append("<h2>9. results.csv</h2><p>Every curve number is in <code>results.csv</code> (paired tests in "
-                 "<code>significance.csv</code>, unknown-word rates in <code>vocab.csv</code>). Columns:</p><ul>")
-    parts.append("".join(f"<li><code>{c}</code>: {html.escape(RESULT_DOC[c])}</li>" for c in RESULT_COLUMNS) + "</ul>")
 
-    parts.append("<h2>10. Settings and reproducibility</h2>")
+def _results_doc(s: Study, v: _Page) -> list[str]:
+    return ["<h2>9. results.csv</h2><p>Every curve number is in <code>results.csv</code> (paired tests in "
+            "<code>significance.csv</code>, unknown-word rates in <code>vocab.csv</code>). Columns:</p><ul>",
+            "".join(f"<li><code>{c}</code>: {html.escape(RESULT_DOC[c])}</li>" for c in RESULT_COLUMNS) + "</ul>"]
+
+
+def _settings(s: Study, v: _Page) -> list[str]:
     set_rows = [{"system": n, "seed": x.scores.get("seed"), "settings": str(x.scores.get("settings", ""))}
                 for n, x in s.systems.items()]
-    parts.append(_table(pd.DataFrame(set_rows)))
-    parts.append(f"<p>Report settings (profile <b>{html.escape(s.profile)}</b>): "
-                 f"<code>{html.escape(str(get(s.profile, 'report')))}</code></p>")
-    man = {k: corpus_manifest.get(k) for k in ("corpus", "src", "tgt", "hash", "counts", "settings") if k in corpus_manifest}
-    parts.append(f"<p>Corpus manifest: <code>{html.escape(str(man))}</code></p>")
-    parts.append(_table(pd.DataFrame([software_versions()])))
+    man = {k: v.corpus_manifest.get(k) for k in ("corpus", "src", "tgt", "hash", "counts", "settings")
+           if k in v.corpus_manifest}
+    return ["<h2>10. Settings and reproducibility</h2>", _table(pd.DataFrame(set_rows)),
+            f"<p>Report settings (profile <b>{html.escape(s.profile)}</b>): "
+            f"<code>{html.escape(str(get(s.profile, 'report')))}</code></p>",
+            f"<p>Corpus manifest: <code>{html.escape(str(man))}</code></p>",
+            _table(pd.DataFrame([software_versions()]))]
 
-    parts.append("<h2>11. Published numbers, for orientation only</h2>")
-    parts.append("<p class='note'>Different data, model sizes, training time and tokenisation: these are not targets. "
-                 "Note that Bahdanau et al.'s 26.71 / 34.16 are the <i>no-unknown-words</i> column; on all sentences "
-                 "RNNencdec-50 / RNNsearch-50 score 17.82 / 26.75.</p>")
-    parts.append(_table(pd.DataFrame(ANCHORS, columns=["source", "setting", "system", "BLEU", "status"])))
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+
+def _anchors(s: Study, v: _Page) -> list[str]:
+    return ["<h2>11. Published numbers, for orientation only</h2>",
+            "<p class='note'>Different data, model sizes, training time and tokenisation: these are not targets. "
+            "Note that Bahdanau et al.'s 26.71 / 34.16 are the <i>no-unknown-words</i> column; on all sentences "
+            "RNNencdec-50 / RNNsearch-50 score 17.82 / 26.75.</p>",
+            _table(pd.DataFrame(ANCHORS, columns=["source", "setting", "system", "BLEU", "status"]))]
+
+
+#: The page's sections, in order.
+SECTIONS = (_headline, _findings, _length, _vocabulary, _learning, _rare_words, _domain, _beam, _wins, _significance,
+            _attention, _examples, _results_doc, _settings, _anchors)
 
 
 #: Files of a run folder the report reads (their hashes make the report's fingerprint).
@@ -874,7 +913,7 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
     matches the one recorded in the existing ``index.html`` and every output file is there.
     """
     t0 = time.time()
-    base = Path(runs_dir) / p.name / f"{p.src}-{p.tgt}"
+    base = p.runs_base(runs_dir)
     out = Path(report_dir) / f"{p.name}-{p.src}-{p.tgt}"
     fp = fingerprint(p, base, profile, None if all_systems else planned)
     if not force and all((out / n).is_file() for n in OUTPUT_FILES):
@@ -926,7 +965,12 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
             [{"experiment": "beam", "system": r["system"], "bucket": r["setting"], "vocab_size": None, "train_size": None,
               "bleu": r["bleu"], "ci_low": None, "ci_high": None, "n": r["n"]} for _, r in study.beam.iterrows()],
             columns=RESULT_COLUMNS)], ignore_index=True)
-        study.results = results
+    if len(study.rare_words):
+        results = pd.concat([results, pd.DataFrame(
+            [{"experiment": "rare_words", "system": r["system"], "bucket": r["bucket"], "vocab_size": None,
+              "train_size": None, "bleu": round(100 * r["f1"], 2), "ci_low": None, "ci_high": None, "n": r["ref_words"]}
+             for _, r in study.rare_words.iterrows()], columns=RESULT_COLUMNS)], ignore_index=True)
+    study.results = results
     study.length_ratio = length_ratio_table(systems, buckets, tgt_tok)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -1007,7 +1051,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch  # the decoding analyses run the trained models (compare/beam.py, compare/domain.py)
 
         from compare import analyses
-        base = Path(args.runs_dir) / p.name / f"{p.src}-{p.tgt}"
+        base = p.runs_base(args.runs_dir)
         torch.set_num_threads(args.threads or get(args.profile, "report").get("threads", 1))  # as in training
         analyses.run(p, base, args.profile, processes=os.cpu_count() or 1)  # SMT output is the same for any count
     planned = {j.system for j in experiments.plan(experiments.corpus_arg(args.corpus), p.src, p.tgt, args.profile,

@@ -13,7 +13,7 @@ from typing import Sequence
 import sacrebleu
 from sacrebleu.metrics import BLEU, CHRF
 
-from data.io import UserError, read_lines, write_json
+from data.io import UserError, check_line_counts, read_lines, write_json
 
 UNK = "<unk>"
 
@@ -57,8 +57,7 @@ def score_files(hyp_path: str | Path, ref_path: str | Path) -> dict:
     """:func:`score` on two files (validated by :func:`data.io.read_lines`)."""
     hyps = read_lines(hyp_path, allow_empty_file=True)
     refs = read_lines(ref_path)
-    if len(hyps) != len(refs):
-        raise UserError(f"{hyp_path} has {len(hyps):,} lines but the reference {ref_path} has {len(refs):,}")
+    check_line_counts(hyp_path, hyps, f"the reference {ref_path}", refs, "")
     return score(hyps, refs)
 
 

@@ -213,11 +213,16 @@ def read_lines(path: str | os.PathLike, *, allow_empty_lines: bool = True,
     return lines
 
 
+def check_line_counts(a_name, a: Sequence, b_name, b: Sequence, why: str = ": the sides must be line-aligned") -> None:
+    """The one line-count check of two line-aligned texts: :class:`UserError` naming both when they differ."""
+    if len(a) != len(b):
+        raise UserError(f"{a_name} has {len(a):,} lines but {b_name} has {len(b):,}{why}")
+
+
 def read_parallel(src: str | os.PathLike, tgt: str | os.PathLike, **kw) -> tuple[list[str], list[str]]:
     """Read two sentence-aligned files; their line counts must match (else :class:`UserError`)."""
     a, b = read_lines(src, **kw), read_lines(tgt, **kw)
-    if len(a) != len(b):
-        raise UserError(f"{src} has {len(a):,} lines but {tgt} has {len(b):,}: the sides must be line-aligned")
+    check_line_counts(src, a, tgt, b)
     return a, b
 
 
@@ -300,8 +305,21 @@ def sha256_text(lines: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+_QUIET = [0]   # depth of no_progress() blocks
+
+
+@contextlib.contextmanager
+def no_progress():
+    """No progress bars inside the block (as with ``MT_NO_PROGRESS=1``)."""
+    _QUIET[0] += 1
+    try:
+        yield
+    finally:
+        _QUIET[0] -= 1
+
+
 def progress(iterable=None, *, total: int | None = None, desc: str = "", unit: str = "sent", **kw) -> tqdm:
-    """A tqdm bar on stderr showing ``unit/s``; quiet when ``MT_NO_PROGRESS=1``."""
-    disable = os.environ.get("MT_NO_PROGRESS") == "1"
+    """A tqdm bar on stderr showing ``unit/s``; quiet when ``MT_NO_PROGRESS=1`` or inside :func:`no_progress`."""
+    disable = os.environ.get("MT_NO_PROGRESS") == "1" or _QUIET[0] > 0
     return tqdm(iterable, total=total, desc=desc, unit=unit, unit_scale=True, dynamic_ncols=True,
                 disable=disable, file=sys.stderr, mininterval=0.5, **kw)

@@ -29,7 +29,7 @@ import numpy as np
 
 from data import corpus as corpus_mod
 from data import preprocess as pp
-from data.io import HelpFormatter, UserError, check_tokens, read_json, read_lines, write_json, write_lines
+from data.io import HelpFormatter, UserError, check_line_counts, check_tokens, no_progress, read_json, read_lines, write_json, write_lines
 from data.profiles import PROFILES, SEED
 
 #: Bump when preprocessing changes so that cached builds are redone.
@@ -104,8 +104,14 @@ class Prepared:
         """Target-side tokenised, truecased lines → detokenised, recased text (for test.hyp)."""
         return pp.Postprocessor(self.tgt)(lines)
 
+    def runs_base(self, runs_dir: str | os.PathLike | None = None) -> Path:
+        """``<runs>/<corpus>/<src>-<tgt>/``: where this corpus' system folders are (``runs_dir``
+        default: :func:`runs_root`). The one place the layout is spelled (ARCHITECTURE.md)."""
+        return Path(runs_dir if runs_dir is not None else runs_root()) / self.name / f"{self.src}-{self.tgt}"
+
     def run_dir(self, system: str) -> Path:
-        d = runs_root() / self.name / f"{self.src}-{self.tgt}" / system
+        """A system's run folder (created)."""
+        d = self.runs_base() / system
         d.mkdir(parents=True, exist_ok=True)
         return d
 
@@ -150,7 +156,8 @@ def prepare(corpus: str = "bible", src: str | None = None, tgt: str | None = Non
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        manifest = _build(c, tmp, corpus_hash, quiet)
+        with no_progress() if quiet else contextlib.nullcontext():
+            manifest = _build(c, tmp, corpus_hash)
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700: give it the mode any new folder gets
@@ -177,8 +184,7 @@ def _prepare_extras(c: corpus_mod.Corpus, out: Path, manifest: dict) -> dict:
     counts = {}
     for name, (s_path, t_path) in sorted(c.extra_tests.items()):
         s, t = read_lines(s_path, allow_empty_lines=False), read_lines(t_path, allow_empty_lines=False)
-        if len(s) != len(t):
-            raise UserError(f"{s_path} has {len(s):,} lines but {t_path} has {len(t):,}: the sides must be line-aligned")
+        check_line_counts(s_path, s, t_path, t)
         s, t = [pp.nfc(x) for x in s], [pp.nfc(x) for x in t]
         split = f"test-{name}"
         check_tokens(s_path, [x.split() for x in s])
@@ -206,7 +212,7 @@ def _refuse_name_collision(corpus: str, c, manifest: dict, out: Path) -> None:
                         f"and its runs to replace it)")
 
 
-def _build(c: corpus_mod.Corpus, out: Path, corpus_hash: str, quiet: bool) -> dict:
+def _build(c: corpus_mod.Corpus, out: Path, corpus_hash: str) -> dict:
     src, tgt = c.src, c.tgt
     raw = {}
     for split in corpus_mod.SPLITS:
@@ -215,8 +221,7 @@ def _build(c: corpus_mod.Corpus, out: Path, corpus_hash: str, quiet: bool) -> di
         allow = split == "train"
         s = read_lines(s_path, allow_empty_lines=allow)
         t = read_lines(t_path, allow_empty_lines=allow)
-        if len(s) != len(t):
-            raise UserError(f"{s_path} has {len(s):,} lines but {t_path} has {len(t):,}: the sides must be line-aligned")
+        check_line_counts(s_path, s, t_path, t)
         raw[split] = ([pp.nfc(x) for x in s], [pp.nfc(x) for x in t])
     tok = {split: (pp.tokenize(s, src, f"{split}"), pp.tokenize(t, tgt, f"{split}")) for split, (s, t) in raw.items()}
     for split in ("dev", "test"):  # the one length policy (data.io.MAX_TOKENS); train is cleaned below

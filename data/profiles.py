@@ -7,7 +7,11 @@ stopping, the recipe of ``benchmarks/bench_recipe.py``), so the classic effects 
 Multi30k), trained to convergence with early stopping; minutes on a GPU, <= 60 min/model on 2 cores.
 ``tiny``: for the test-suite's end-to-end run (seconds); its NMT is untrained and its page says so.
 
-Each section is owned by its stage: ``smt`` by smt/, ``nmt`` by nmt/, ``report`` by compare/.
+This file is only a table of values, one section per stage, read by that stage: ``smt`` by
+``smt.pipeline`` (and the decoding analyses), ``nmt`` through ``nmt.config.TrainConfig`` (which
+names, documents and checks every key; an unknown key is an error), ``report`` by ``compare/``.
+Each trainer records the SHA-256 of its section (:func:`section_hash`) in ``scores.json``, so a
+changed section makes the study retrain what it changes.
 """
 from __future__ import annotations
 

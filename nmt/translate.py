@@ -21,12 +21,11 @@ import numpy as np
 import torch
 
 from data.io import HelpFormatter, UserError, check_tokens, progress, read_lines, write_lines
+from nmt import search
 from nmt.data import ParallelData, make_batches
+from nmt.search import MAX_LEN_A, MAX_LEN_B, unk_replace
 from nmt.runtime import pick_device, set_threads
 from nmt.vocab import UNK_TOKEN, Vocab
-
-#: Output length limit max_len_a * |source| + max_len_b (the search's defaults).
-MAX_LEN_A, MAX_LEN_B = 1.5, 10
 
 
 def translate_data(model, data: ParallelData, *, beam: int = 1, device=None, batch_sents: int = 64,
@@ -34,8 +33,6 @@ def translate_data(model, data: ParallelData, *, beam: int = 1, device=None, bat
                    max_len_a: float = MAX_LEN_A, max_len_b: int = MAX_LEN_B) -> tuple[list[list[int]], list]:
     """Decode every source of ``data``; returns (hypothesis ids per sentence, attention [T,S] or None),
     in the input order. Sentences are batched by length (longest first) for speed."""
-    from nmt import search
-
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -199,7 +196,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     secs = time.time() - t0
     out = [tgt_vocab.decode(h) for h in hyps]
     if args.unk_replace:
-        from nmt.search import unk_replace
         lex = load_lex_table(args.lex_table, {w for s in src_tokens for w in s}) if args.lex_table else None
         out = [unk_replace(h, s, np.asarray(a), lex) if a is not None and UNK_TOKEN in h else h
                for h, s, a in zip(out, src_tokens, atts)]

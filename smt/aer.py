@@ -17,26 +17,20 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from data.io import UserError, read_lines
+from data import pharaoh
+from data.io import UserError
 
 Links = set[tuple[int, int]]
 
 
 def parse_pharaoh(line: str, where: str = "input") -> Links:
-    """``"0-0 1-2"`` -> {(0, 0), (1, 2)}; :class:`UserError` naming ``where`` on a bad token."""
-    links: Links = set()
-    for token in line.split():
-        i, sep, j = token.partition("-")
-        if not sep or not i.isdigit() or not j.isdigit():
-            raise UserError(f"{where}: bad alignment link {token!r} (expected i-j with 0-based integers)")
-        links.add((int(i), int(j)))
-    return links
+    """``"0-0 1-2"`` -> {(0, 0), (1, 2)} (:func:`data.pharaoh.parse` as a set)."""
+    return set(pharaoh.parse(line, where))
 
 
 def read_pharaoh(path: str | Path) -> list[Links]:
     """One set of links per line of a Pharaoh file (empty lines are empty alignments)."""
-    lines = read_lines(path, allow_empty_lines=True, allow_empty_file=False)
-    return [parse_pharaoh(line, f"{path}:{n}") for n, line in enumerate(lines, 1)]
+    return [set(links) for links in pharaoh.read(path)]
 
 
 def aer(sure: Sequence[Links], possible: Sequence[Links], hyp: Sequence[Links]) -> dict:

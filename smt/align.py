@@ -45,8 +45,10 @@ import time
 from typing import Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from data import pharaoh
 from data.io import MAX_TOKENS as IO_MAX_TOKENS, UserError, atomic_write, check_tokens, progress, read_parallel, write_lines
 
 MODELS = ("ibm1", "ibm2", "hmm")
@@ -86,12 +88,7 @@ class _Batch:
 
 
 def _factorize(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, uniques) with ``uniques[codes] == keys``; pandas' hash table, else np.unique."""
-    try:
-        import pandas as pd
-    except ImportError:
-        uniq, codes = np.unique(keys, return_inverse=True)
-        return codes, uniq
+    """(codes, uniques) with ``uniques[codes] == keys`` (pandas' hash table: no sort, unlike np.unique)."""
     codes, uniq = pd.factorize(keys, sort=False)
     return codes, np.asarray(uniq)
 
@@ -667,7 +664,7 @@ def forced_align(params_s2t: dict, params_t2s: dict, src_sents: Sequence[Sequenc
 
 
 def to_pharaoh(links: Iterable[tuple[int, int]]) -> str:
-    return " ".join(f"{i}-{j}" for i, j in links)
+    return pharaoh.format(links)
 
 
 # -------------------------------------------------------------------- CLI

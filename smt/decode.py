@@ -62,6 +62,11 @@ Search (Koehn 2010 §6.2–6.3, Figure 6.6)
       (Moses' ``TrellisPath`` deviations); duplicates by target string are skipped (distinct;
       at most 20·N paths are looked at, so a list can come out shorter than N).
 
+Lexicalised reordering (optional, ``reordering_table=``): the six msd-bidirectional-fe features of
+:mod:`smt.reordering` follow the eight (14 weights); the orientation of every new phrase is scored
+against the previous one in both directions, and recombination also keys on the last phrase pair
+and its start. An unknown word's copy option has reordering log-probabilities 0.
+
 Sentences are decoded in parallel worker processes (:meth:`Decoder.translate_corpus`).
 
 CLI: ``python -m smt decode --phrase-table T --lm LM --input F --output F [--weights W.json]``.
@@ -82,14 +87,16 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from data.io import HelpFormatter, UserError, atomic_write, check_tokens, die_with_parent, progress, read_tokenized
-from smt.lm import load_lm
-from smt.weights import DEFAULT_WEIGHTS, FEATURES, N_FEATURES, as_weights, read_weights  # noqa: F401 (re-exported)
+from smt.lm import LN10, load_lm
+from smt.phrases import read_phrase_table, read_reordering_table, source_ngrams
+from smt.reordering import DISC, MONO, SWAP
+from smt.weights import (DEFAULT_WEIGHTS, FEATURES, N_FEATURES, as_weights, default_weights,  # noqa: F401 (re-exported)
+                         feature_names, read_weights)
 
 #: Log-probability given to each translation-model feature of an unknown word's copy option.
 UNKNOWN_LOGPROB = -100.0
 #: Floor of the logged phrase-table probabilities (Moses' FloorScore).
 LOG_FLOOR = -100.0
-LN10 = math.log(10.0)
 
 TM, LM, DIST, WP, PP = slice(0, 4), 4, 5, 6, 7
 
@@ -99,8 +106,10 @@ _TOT, _SCORE, _COV, _SID, _END, _PREV, _OPT, _START, _LMS = range(9)
 #      (exclusive), previous hypothesis, option, start of last source phrase, LM log10 score of
 #      the last phrase incl. </s> when complete).
 # An option is a tuple: (estimate, static score, target-phrase id, target words, 4 TM log-probs,
-# target word ids).
-_EST, _STATIC, _EID, _WORDS, _TMF, _WIDS = range(6)
+# target word ids, 6 lexicalised-reordering log-probs or None).
+_EST, _STATIC, _EID, _WORDS, _TMF, _WIDS, _LR = range(7)
+#: where the lexicalised-reordering features start in the feature vector (smt/reordering.py)
+LR = N_FEATURES
 
 
 @dataclass
@@ -131,7 +140,7 @@ class Decoder:
     def __init__(self, phrase_table_path, lm_path, weights=DEFAULT_WEIGHTS, stack_size: int = 100,
                  distortion_limit: int = 6, beam_threshold: float = 1e-5, table_limit: int = 20,
                  sentences: Iterable[Sequence[str]] | None = None, filter_table: bool = True,
-                 recombine: bool = True):
+                 recombine: bool = True, reordering_table=None):
         if stack_size < 1:
             raise UserError(f"stack size must be >= 1 (got {stack_size})")
         if not 0.0 <= beam_threshold <= 1.0:
@@ -142,7 +151,12 @@ class Decoder:
         self.lm_path = Path(lm_path)
         if not self.phrase_table_path.is_file():
             raise UserError(f"{self.phrase_table_path}: no such file")
-        self.weights = as_weights(weights)
+        self.reordering_path = Path(reordering_table) if reordering_table is not None else None
+        if self.reordering_path is not None and not self.reordering_path.is_file():
+            raise UserError(f"{self.reordering_path}: no such file")
+        self.lexicalised = self.reordering_path is not None
+        self.features = feature_names(self.lexicalised)
+        self.weights = as_weights(weights, self.lexicalised)
         self.stack_size = int(stack_size)
         self.distortion_limit = int(distortion_limit)
         self.beam_threshold = float(beam_threshold)
@@ -167,22 +181,32 @@ class Decoder:
 
     def _ensure_table(self, sentences: Sequence[Sequence[str]]) -> None:
         """Make sure every source n-gram of ``sentences`` has had its options loaded."""
-        from smt.phrases import read_phrase_table, source_ngrams
+        sources = None
         if not self.filter_table:
-            if self._table is None:
-                raw = read_phrase_table(self.phrase_table_path, table_limit=None)
-            else:
+            if self._table is not None:
                 return
         else:
             grams = source_ngrams(sentences)
             if self._table is not None and grams <= self._loaded_grams:
                 return
             self._loaded_grams |= grams
-            raw = read_phrase_table(self.phrase_table_path, table_limit=None,
-                                    sources=[list(g) for g in self._loaded_grams])
+            sources = [list(g) for g in self._loaded_grams]
+        raw = read_phrase_table(self.phrase_table_path, table_limit=None, sources=sources)
+        rt = read_reordering_table(self.reordering_path, sources=sources) if self.lexicalised else None
         table = {}
         for f, options in raw.items():
-            table[f] = [(tuple(o.e), tuple(max(_log(float(p)), LOG_FLOOR) for p in o.scores)) for o in options]
+            rows = []
+            for o in options:
+                e = tuple(o.e)
+                lr = None
+                if rt is not None:
+                    p = rt.get((f, e))
+                    if p is None:
+                        raise UserError(f"{self.reordering_path}: no entry for the phrase pair "
+                                        f"{' '.join(f)!r} ||| {' '.join(e)!r} of {self.phrase_table_path}")
+                    lr = tuple(max(_log(float(x)), LOG_FLOOR) for x in p)
+                rows.append((e, tuple(max(_log(float(x)), LOG_FLOOR) for x in o.scores), lr))
+            table[f] = rows
         self._table = table
         self._max_len = max((len(f) for f in table), default=1)
         self._opt_cache.clear()
@@ -222,11 +246,11 @@ class Decoder:
             w_tm = w[TM].tolist()
             w_lm, w_wp, w_pp = float(w[LM]), float(w[WP]), float(w[PP])
             opts = []
-            for e, tmf in self._table.get(f, ()):
+            for e, tmf, lr in self._table.get(f, ()):
                 static = (w_tm[0] * tmf[0] + w_tm[1] * tmf[1] + w_tm[2] * tmf[2] + w_tm[3] * tmf[3]
                           - w_wp * len(e) - w_pp)
                 est = static + w_lm * self._lm_estimate(e)
-                opts.append((est, static, self._eid(e), e, tmf, self._wids(e)))
+                opts.append((est, static, self._eid(e), e, tmf, self._wids(e), lr))
             opts.sort(key=itemgetter(0), reverse=True)
             if self.table_limit:
                 del opts[self.table_limit:]
@@ -237,7 +261,8 @@ class Decoder:
         e = (word,)
         tmf = (UNKNOWN_LOGPROB,) * 4
         static = float(w[TM].sum()) * UNKNOWN_LOGPROB - float(w[WP]) - float(w[PP])
-        return (static + float(w[LM]) * self._lm_estimate(e), static, self._eid(e), e, tmf, self._wids(e))
+        lr = (0.0,) * 6 if self.lexicalised else None
+        return (static + float(w[LM]) * self._lm_estimate(e), static, self._eid(e), e, tmf, self._wids(e), lr)
 
     # -- search -------------------------------------------------------------------------------
 
@@ -248,16 +273,23 @@ class Decoder:
         """
         tokens = [str(t) for t in tokens]
         self._ensure_table([tokens])
-        w = self.weights if weights is None else as_weights(weights)
+        w = self.weights if weights is None else as_weights(weights, self.lexicalised)
         return self._search(tokens, w, max(1, int(nbest)))
 
     def _search(self, f: list[str], w: np.ndarray, nbest: int, distortion_limit: int | None = None) -> list[Translation]:
+        """The stack search of one sentence (Koehn 2010 Figure 6.6; the module docstring has every rule).
+
+        One function on purpose: it is the decoder's hot loop, and its helpers (future cost, LM
+        extension, pruning, the reachable spans) are closures over the sentence's tables and local
+        variables (CPython loads those faster than it looks up attributes of an object, in a loop that
+        runs millions of times per test set). The parts, in order: translation options and the
+        future-cost table; the interned LM states and caches; the stacks; then the expansion loop."""
         n = len(f)
         State, model = self._State, self.lm
         if n == 0:   # only the LM's <s> </s>
             st = State()
             model.BeginSentenceWrite(st)
-            h = np.zeros(N_FEATURES)
+            h = np.zeros(len(self.features))
             h[LM] = model.BaseScore(st, "</s>", State()) * LN10
             return [Translation([], h, float(np.dot(w, h)), [])]
         w_lm = float(w[LM]) * LN10                  # applied to KenLM's log10 scores
@@ -268,6 +300,9 @@ class Decoder:
         log_beam = math.log(self.beam_threshold) if self.beam_threshold > 0 else -math.inf
         S = self.stack_size
         keep_arcs = nbest > 1
+        lex = self.lexicalised                      # lexicalised reordering (smt/reordering.py)
+        w_lr = w[LR:].tolist() if lex else None
+        rkey = _lexicalised_key if lex else _key
 
         # translation options per span [s, t) and the future-cost table (Koehn 2010 §6.3.3)
         ftup = tuple(f)
@@ -367,7 +402,7 @@ class Decoder:
                 stack_cut[k] = max(stack_cut[k], kept[-1][_TOT])
                 thresh[k] = max(thresh[k], stack_cut[k])
             if self.recombine:
-                stacks[k] = {(h[_COV], h[_SID], h[_END]): h for h in kept}
+                stacks[k] = {rkey(h): h for h in kept}
             else:
                 ids = {id(h) for h in kept}
                 stacks[k] = {key: h for key, h in stack.items() if id(h) in ids}
@@ -409,12 +444,21 @@ class Decoder:
             prune(k, S)
             for hyp in sorted(stacks[k].values(), key=itemgetter(_TOT), reverse=True):
                 cov, sid, p, score0 = hyp[_COV], hyp[_SID], hyp[_END], hyp[_SCORE]
+                if lex:
+                    sp, prev_lr = hyp[_START], (hyp[_OPT][_LR] if hyp[_OPT] is not None else None)
                 exts = ext_cache.get((cov, p))
                 if exts is None:
                     exts = extensions(cov, p)
                 for dcost, s, t, opts, ncov, fc, k2 in exts:
                     base = score0 - dcost
                     final = ncov == full
+                    if lex:   # orientation of [s, t) after the last phrase [sp, p); both directions
+                        o = MONO if s == p else (SWAP if t == sp else DISC)
+                        if prev_lr is not None:
+                            base += w_lr[3 + o] * prev_lr[3 + o]
+                        w_o = w_lr[o]
+                        o_end = 3 + (MONO if t == n else DISC)
+                        w_end = w_lr[o_end] if final else 0.0
                     stack = stacks[k2]
                     thr = thresh[k2]
                     for opt in opts:
@@ -428,12 +472,15 @@ class Decoder:
                         if final:
                             lm10 += lm_eos(nsid)
                         score = base + opt[1] + w_lm * lm10
+                        if lex:
+                            lr = opt[_LR]
+                            score += w_o * lr[o] + w_end * lr[o_end]
                         tot = score + fc
                         if tot < thr:
                             continue
                         new = (tot, score, ncov, nsid, t, hyp, opt, s, lm10)
                         if recombine:
-                            key = (ncov, nsid, t)
+                            key = (ncov, nsid, t, s, opt[_EID]) if lex else (ncov, nsid, t)
                         else:
                             counter += 1
                             key = counter
@@ -493,8 +540,10 @@ class Decoder:
         """
         sorted_groups: dict = {}
 
+        rkey = _lexicalised_key if self.lexicalised else _key
+
         def alternatives(h) -> list:
-            key = (h[_COV], h[_SID], h[_END])
+            key = rkey(h)
             g = sorted_groups.get(key)
             if g is None:
                 g = sorted_groups[key] = sorted(groups.get(key, ()), key=itemgetter(_SCORE), reverse=True)
@@ -537,10 +586,11 @@ class Decoder:
                                           (base, g, idx, h)))
         return out
 
-    @staticmethod
-    def _make_translation(path: list, w: np.ndarray) -> Translation:
+    def _make_translation(self, path: list, w: np.ndarray) -> Translation:
         """Features, score and phrase alignment of a path (listed from the last phrase back)."""
-        h = np.zeros(N_FEATURES)
+        h = np.zeros(len(self.features))
+        if self.lexicalised:
+            h[LR:] = _reordering_features(path)
         tokens: list[str] = []
         alignment = []
         tm = [0.0, 0.0, 0.0, 0.0]
@@ -577,7 +627,7 @@ class Decoder:
         """
         sentences = [[str(t) for t in s] for s in sentences]
         self._ensure_table(sentences)
-        w = self.weights if weights is None else as_weights(weights)
+        w = self.weights if weights is None else as_weights(weights, self.lexicalised)
         nbest = max(1, int(nbest))
         processes = max(1, min(int(processes), len(sentences)))
         bar = progress(total=len(sentences), desc=desc, unit="sent")
@@ -612,7 +662,39 @@ class Decoder:
                     weights=self.weights.tolist(), stack_size=self.stack_size,
                     distortion_limit=self.distortion_limit, beam_threshold=self.beam_threshold,
                     table_limit=self.table_limit, sentences=sentences, filter_table=self.filter_table,
-                    recombine=self.recombine)
+                    recombine=self.recombine,
+                    reordering_table=str(self.reordering_path) if self.reordering_path is not None else None)
+
+
+def _key(h) -> tuple:
+    """Recombination key: coverage, LM state, end of the last source phrase (§6.2.4)."""
+    return h[_COV], h[_SID], h[_END]
+
+
+def _lexicalised_key(h) -> tuple:
+    """With lexicalised reordering the last phrase pair and its start matter to what follows too."""
+    opt = h[_OPT]
+    return h[_COV], h[_SID], h[_END], h[_START], opt[_EID] if opt is not None else -1
+
+
+def _reordering_features(path: list) -> list[float]:
+    """The six msd-bidirectional-fe feature values of a path (listed from the last phrase back):
+    Σ log p_prev(o_k | pair k) and Σ log p_next(o_{k+1} | pair k), the sentence end closing the last."""
+    lr = [0.0] * 6
+    prev_start = prev_end = 0
+    prev = None
+    for hyp in reversed(path):
+        s, t, opt = hyp[_START], hyp[_END], hyp[_OPT]
+        o = MONO if s == prev_end else (SWAP if t == prev_start else DISC)
+        lr[o] += opt[_LR][o]
+        if prev is not None:
+            lr[3 + o] += prev[_LR][3 + o]
+        prev, prev_start, prev_end = opt, s, t
+    if prev is not None:
+        n = bin(path[0][_COV]).count("1")
+        o_end = MONO if prev_end == n else DISC
+        lr[3 + o_end] += prev[_LR][3 + o_end]
+    return lr
 
 
 class _Popcount(dict):
@@ -646,7 +728,8 @@ def _work(job):
 
 def format_nbest(i: int, t: Translation) -> str:
     """Moses n-best line ``i ||| hyp ||| tm_fe= -3.2 lex_fe= … ||| score``."""
-    feats = " ".join(f"{name}= {v:.10g}" for name, v in zip(FEATURES, t.features.tolist()))
+    names = feature_names(len(t.features) > N_FEATURES)
+    feats = " ".join(f"{name}= {v:.10g}" for name, v in zip(names, t.features.tolist()))
     return f"{i} ||| {' '.join(t.tokens)} ||| {feats} ||| {t.score:.10g}"
 
 
@@ -657,8 +740,8 @@ def parse_nbest(line: str) -> tuple[int, list[str], np.ndarray, float]:
         raise ValueError(f"expected 4 ' ||| '-separated fields, found {len(fields)}")
     parts = fields[2].split()
     names, values = parts[0::2], parts[1::2]
-    if [n.rstrip("=") for n in names] != FEATURES:
-        raise ValueError(f"features {names} differ from {FEATURES}")
+    if [n.rstrip("=") for n in names] not in (feature_names(False), feature_names(True)):
+        raise ValueError(f"features {names} differ from {FEATURES} (+ the lexicalised-reordering ones)")
     return int(fields[0]), fields[1].split(), np.array([float(v) for v in values]), float(fields[3])
 
 
@@ -672,8 +755,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm", required=True, help="KenLM language model (ARPA or binary)")
     p.add_argument("--input", required=True, help="tokenised source text, one sentence a line (empty lines -> empty output)")
     p.add_argument("--output", required=True, help="translations (tokenised), one a line")
-    p.add_argument("--weights", help="weights JSON {\"features\": [...], \"weights\": [8 floats]} "
-                                     f"(default: {DEFAULT_WEIGHTS} for {FEATURES})")
+    p.add_argument("--weights", help="weights JSON {\"features\": [...], \"weights\": [8 floats, 14 with "
+                                     "--reordering-table]} (default: Moses-like untuned weights, see smt/weights.py)")
+    p.add_argument("--reordering-table", help="msd-bidirectional-fe lexicalised reordering table (smt/reordering.py; "
+                                              "default: distance-based reordering only)")
     p.add_argument("--nbest", type=int, default=0, help="n-best list size (needs --nbest-out)")
     p.add_argument("--nbest-out", help="write Moses-format n-best lists here")
     p.add_argument("--stack-size", type=int, default=100, help="histogram pruning: hypotheses kept per stack")
@@ -693,14 +778,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("--nbest must be >= 0")
     if bool(args.nbest_out) != bool(args.nbest):
         raise UserError("--nbest and --nbest-out go together")
-    weights = DEFAULT_WEIGHTS
+    weights = default_weights(args.reordering_table is not None)
     if args.weights:
         weights = read_weights(args.weights)
     sentences = read_tokenized(args.input, allow_empty_file=True)
     check_tokens(args.input, sentences)
     decoder = Decoder(args.phrase_table, args.lm, weights=weights, stack_size=args.stack_size,
                       distortion_limit=args.distortion_limit, beam_threshold=args.beam_threshold,
-                      table_limit=args.table_limit, sentences=sentences)
+                      table_limit=args.table_limit, sentences=sentences, reordering_table=args.reordering_table)
     t0 = time.time()
     out = decoder.translate_corpus(sentences, nbest=max(1, args.nbest), processes=args.processes)
     secs = time.time() - t0

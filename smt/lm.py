@@ -13,8 +13,10 @@ artificial data ``lmplz`` stops with "Could not calculate Kneser-Ney discounts" 
 little text 4- and 5-grams are nearly all singletons and only cost memory. Both decisions, the
 exact commands and the model's n-gram counts go into ``<out>.json`` beside the model.
 
-Scoring with the model (used by the decoder, see :func:`score_incremental`): KenLM's State API
-scores a sentence word by word, carrying the n-gram history in a ``kenlm.State``::
+Scoring with the model: KenLM's State API scores a sentence word by word, carrying the n-gram
+history in a ``kenlm.State`` (:func:`score_incremental` does it for a whole sentence — the tests'
+reference; the decoder, smt/decode.py, makes the same calls inline, one phrase at a time, with its
+states interned to small ids and every (state, word) score cached)::
 
     state, out = kenlm.State(), kenlm.State()
     model.BeginSentenceWrite(state)             # history = <s>   (NullContextWrite: no <s>)

@@ -29,7 +29,9 @@ points ``i-j`` with ``i`` the source and ``j`` the target position, 0-based), th
    the counts are the target phrase, source phrase and pair counts before pruning. Only the
    ``table_limit`` best target options per source phrase (by φ(e|f)) are kept (Moses' ``-ttable-limit``).
 
-:func:`read_phrase_table` reads such a table back for the decoder.
+:func:`read_phrase_table` reads such a table back for the decoder. With a reordering path,
+every extracted occurrence's orientation is counted too and the msd-bidirectional-fe reordering
+table of the same pairs is written beside it (:mod:`smt.reordering`; :func:`read_reordering_table`).
 
 CLI: ``python -m smt phrases --src F --tgt F --align F --out table.gz``.
 """
@@ -48,7 +50,9 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
+from data import pharaoh
 from data.io import READ_ERRORS, UserError, atomic_write, open_binary, progress, read_error, read_lines
+from smt.reordering import smoothed_probabilities, word_orientations
 
 MAX_PHRASE_LENGTH = 7
 TABLE_LIMIT = 20
@@ -102,10 +106,59 @@ def read_phrase_table(path, table_limit: int | None = None,
     path = Path(path)
     if table_limit is not None and table_limit < 0:
         raise UserError(f"table limit must be >= 0 (got {table_limit})")
-    # source phrases to keep, as the bytes of their single-spaced text: lines whose source phrase
-    # is not wanted are skipped before any decoding or splitting (most lines, when filtering)
-    keep = {" ".join(g).encode("utf-8") for g in source_ngrams(sources)} if sources is not None else None
     table: dict[tuple[str, ...], list[PhraseOption]] = defaultdict(list)
+    for n, fields in _table_lines(path, sources, "phrase table"):
+        if not 3 <= len(fields) <= 5:
+            raise UserError(f"{path}:{n}: expected 'f ||| e ||| scores [||| alignment [||| counts]]', "
+                            f"found {len(fields)} field(s)")
+        f = tuple(fields[0].split())
+        e = tuple(fields[1].split())
+        if not f or not e:
+            raise UserError(f"{path}:{n}: empty {'source' if not f else 'target'} phrase")
+        try:
+            scores = np.array([float(x) for x in fields[2].split()], dtype=np.float64)
+        except ValueError:
+            raise UserError(f"{path}:{n}: scores must be numbers, got {fields[2]!r}") from None
+        if scores.shape != (4,):
+            raise UserError(f"{path}:{n}: expected 4 scores (φ(f|e) lex(f|e) φ(e|f) lex(e|f)), got {scores.size}")
+        if not np.all((scores > 0) & (scores <= 1 + 1e-6)):
+            raise UserError(f"{path}:{n}: scores must be probabilities in (0, 1], got {fields[2]!r}")
+        alignment: tuple[tuple[int, int], ...] = ()
+        if len(fields) >= 4 and fields[3].strip():
+            alignment = _parse_points(fields[3], len(f), len(e), path, n, "in the phrase pair")
+        table[f].append(PhraseOption(e, scores, alignment))
+    for f, options in table.items():
+        options.sort(key=lambda o: -o.scores[PHI_EF])
+        if table_limit:
+            del options[table_limit:]
+    return dict(table)
+
+
+def read_reordering_table(path, sources: Iterable[Sequence[str]] | None = None) -> dict[tuple, np.ndarray]:
+    """Read a Moses lexicalised reordering table (``f ||| e ||| 6 probabilities``, msd-bidirectional-fe,
+    :mod:`smt.reordering`) into ``{(f, e): float64[6]}``; ``sources`` filters as in
+    :func:`read_phrase_table`. :class:`UserError` naming ``file:line`` on a malformed line."""
+    path = Path(path)
+    table: dict[tuple, np.ndarray] = {}
+    for n, fields in _table_lines(path, sources, "reordering table"):
+        if len(fields) != 3:
+            raise UserError(f"{path}:{n}: expected 'f ||| e ||| 6 probabilities', found {len(fields)} field(s)")
+        try:
+            p = np.array([float(x) for x in fields[2].split()], dtype=np.float64)
+        except ValueError:
+            raise UserError(f"{path}:{n}: scores must be numbers, got {fields[2]!r}") from None
+        if p.shape != (6,) or not np.all((p > 0) & (p <= 1 + 1e-6)):
+            raise UserError(f"{path}:{n}: expected 6 probabilities in (0, 1] (msd-bidirectional-fe), got {fields[2]!r}")
+        table[(tuple(fields[0].split()), tuple(fields[1].split()))] = p
+    return table
+
+
+def _table_lines(path: Path, sources: Iterable[Sequence[str]] | None, what: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, ' ||| '-separated fields)`` of a Moses table (``.gz`` ok) — with ``sources``, only
+    the lines whose source phrase is an n-gram of them (tested on the raw bytes, before any decoding:
+    most lines, when filtering). :class:`UserError` naming ``file:line`` for bad UTF-8 or an empty
+    line, and for a file with no line at all ("empty <what>")."""
+    keep = {" ".join(g).encode("utf-8") for g in source_ngrams(sources)} if sources is not None else None
     n = 0
     try:
         with open_binary(path) as fh:
@@ -118,54 +171,16 @@ def read_phrase_table(path, table_limit: int | None = None,
                     raise UserError(f"{path}:{n}: invalid UTF-8 (byte {exc.start})") from None
                 if not line.strip():
                     raise UserError(f"{path}:{n}: empty line")
-                fields = line.split(" ||| ")
-                if not 3 <= len(fields) <= 5:
-                    raise UserError(f"{path}:{n}: expected 'f ||| e ||| scores [||| alignment [||| counts]]', "
-                                    f"found {len(fields)} field(s)")
-                f = tuple(fields[0].split())
-                e = tuple(fields[1].split())
-                if not f or not e:
-                    raise UserError(f"{path}:{n}: empty {'source' if not f else 'target'} phrase")
-                try:
-                    scores = np.array([float(x) for x in fields[2].split()], dtype=np.float64)
-                except ValueError:
-                    raise UserError(f"{path}:{n}: scores must be numbers, got {fields[2]!r}") from None
-                if scores.shape != (4,):
-                    raise UserError(f"{path}:{n}: expected 4 scores (φ(f|e) lex(f|e) φ(e|f) lex(e|f)), "
-                                    f"got {scores.size}")
-                if not np.all((scores > 0) & (scores <= 1 + 1e-6)):
-                    raise UserError(f"{path}:{n}: scores must be probabilities in (0, 1], got {fields[2]!r}")
-                alignment: tuple[tuple[int, int], ...] = ()
-                if len(fields) >= 4 and fields[3].strip():
-                    alignment = _parse_points(fields[3], len(f), len(e), path, n, "in the phrase pair")
-                table[f].append(PhraseOption(e, scores, alignment))
+                yield n, line.split(" ||| ")
     except READ_ERRORS as exc:
         raise read_error(path, exc) from None
     if n == 0:
-        raise UserError(f"{path}: empty phrase table")
-    for f, options in table.items():
-        options.sort(key=lambda o: -o.scores[PHI_EF])
-        if table_limit:
-            del options[table_limit:]
-    return dict(table)
+        raise UserError(f"{path}: empty {what}")
 
 
 def _parse_points(text: str, n_f: int, n_e: int, path, line_no: int, what: str) -> tuple[tuple[int, int], ...]:
-    """Parse ``"0-0 1-2"`` into ((0, 0), (1, 2)), checking 0 <= i < n_f and 0 <= j < n_e."""
-    points = []
-    for tok in text.split():
-        i, sep, j = tok.partition("-")
-        if not sep or not i.isdigit() or not j.isdigit():
-            raise UserError(f"{path}:{line_no}: bad alignment point {tok!r} (expected i-j, e.g. 0-1)")
-        i, j = int(i), int(j)
-        if i >= n_f:
-            raise UserError(f"{path}:{line_no}: alignment point {tok}: source position {i} out of range "
-                            f"({n_f} source tokens {what})")
-        if j >= n_e:
-            raise UserError(f"{path}:{line_no}: alignment point {tok}: target position {j} out of range "
-                            f"({n_e} target tokens {what})")
-        points.append((i, j))
-    return tuple(points)
+    """Parse ``"0-0 1-2"`` into ((0, 0), (1, 2)), checking 0 <= i < n_f and 0 <= j < n_e (:mod:`data.pharaoh`)."""
+    return tuple(pharaoh.parse(text, f"{path}:{line_no}", n_f, n_e, what))
 
 
 # ------------------------------------------------------------------------------------------
@@ -268,6 +283,7 @@ class PhraseCounts:
         self.alignments: dict[int, int] = {}     # packed alignment -> id
         self.alignment_bits = array("b")         # L*L 0/1 per alignment id
         self.inst_f, self.inst_e, self.inst_a = array("q"), array("q"), array("q")
+        self.inst_o = array("b")                 # 3 * prev + next orientation (smt/reordering.py)
         self.link_f, self.link_e = array("q"), array("q")
         self.sentences = 0
 
@@ -313,9 +329,10 @@ class PhraseCounts:
             if not aligned:
                 self.link_f.append(NULL)
                 self.link_e.append(e[j])
-        inst_f, inst_e, inst_a = self.inst_f, self.inst_e, self.inst_a
+        inst_f, inst_e, inst_a, inst_o = self.inst_f, self.inst_e, self.inst_a, self.inst_o
         f_table, f_words, phrase_id = self.f_phrases, self.f_phrase_words, self._phrase_id
-        for es, ee, f_start, f_end, fs_min, fe_max in consistent_blocks(len(f), len(e), alignment, L):
+        points, n_f, n_e = set(alignment), len(f), len(e)
+        for es, ee, f_start, f_end, fs_min, fe_max in consistent_blocks(n_f, n_e, alignment, L):
             eid = phrase_id(self.e_phrases, self.e_phrase_words, tuple(e[es:ee + 1]))
             packed = 0
             for i in range(f_start, f_end + 1):
@@ -330,6 +347,8 @@ class PhraseCounts:
                     inst_f.append(fid)
                     inst_e.append(eid)
                     inst_a.append(aid)
+                    prev, nxt = word_orientations(points, n_f, n_e, fs, fe + 1, es, ee + 1)
+                    inst_o.append(3 * prev + nxt)
         self.sentences += 1
 
 
@@ -366,10 +385,12 @@ class PhraseTable:
     """Scored, pruned phrase pairs (arrays, one row per kept pair, grouped by source phrase)."""
 
     def __init__(self, counts: PhraseCounts, f: np.ndarray, e: np.ndarray, scores: np.ndarray,
-                 alignment: np.ndarray, count_e: np.ndarray, count_f: np.ndarray, count_fe: np.ndarray):
+                 alignment: np.ndarray, count_e: np.ndarray, count_f: np.ndarray, count_fe: np.ndarray,
+                 reordering: np.ndarray | None = None):
         self.counts = counts
         self.f, self.e, self.scores, self.alignment = f, e, scores, alignment
         self.count_e, self.count_f, self.count_fe = count_e, count_f, count_fe
+        self.reordering = reordering   # [pairs, 6] msd-bidirectional-fe probabilities (smt/reordering.py)
 
     def __len__(self) -> int:
         return len(self.f)
@@ -379,8 +400,9 @@ class PhraseTable:
         for chunk in self.chunks():
             yield from chunk
 
-    def chunks(self, size: int = 50_000) -> Iterator[list[str]]:
-        """:meth:`lines` in lists of about ``size`` lines (built column-wise: much faster)."""
+    def chunks(self, size: int = 50_000, reordering: bool = False) -> Iterator[list[str]]:
+        """:meth:`lines` in lists of about ``size`` lines (built column-wise: much faster); with
+        ``reordering``, the lines of the reordering table instead (``f ||| e ||| 6 scores``, same order)."""
         c, L = self.counts, self.counts.max_len
         f_words = [""] * (len(c.f_vocab) + 1)
         for w, i in c.f_vocab.items():
@@ -410,6 +432,9 @@ class PhraseTable:
                     t = e_text[eid] = " ".join([e_words[w] for w in e_list[eid]])
                 texts.append(t)
             et = [texts[i] for i in inverse.tolist()]
+            if reordering:
+                yield [" ||| ".join(t) for t in zip(ft, et, _format_rows(self.reordering[r]))]
+                continue
             at = [align_text[i] for i in self.alignment[r].tolist()]
             st = _format_rows(self.scores[r])
             ct = [f"{a} {b} {c_}" for a, b, c_ in zip(self.count_e[r].tolist(), self.count_f[r].tolist(),
@@ -418,7 +443,7 @@ class PhraseTable:
 
 
 def _format_rows(scores: np.ndarray) -> list[str]:
-    """``"%.7g %.7g %.7g %.7g"`` per row, formatting each distinct value once (they repeat a lot)."""
+    """``"%.7g %.7g …"`` per row, formatting each distinct value once (they repeat a lot)."""
     cols = []
     for col in scores.T:
         values, inverse = np.unique(col, return_inverse=True)
@@ -489,7 +514,22 @@ def score_phrases(counts: PhraseCounts, table_limit: int | None = TABLE_LIMIT, c
     lex_max = np.maximum.reduceat(lex, np.append(0, np.cumsum(n_t)[:-1]), axis=0)
     f, e, c = p_f[kept], p_e[kept], p_count[kept]
     scores = np.column_stack([c / count_e[e], lex_max[:, 0], c / count_f[f], lex_max[:, 1]])
-    return PhraseTable(counts, f, e, scores, p_best_align[kept], count_e[e], count_f[f], c)
+    reordering = _reordering_scores(counts, p_pair, kept, n_e_phr)
+    return PhraseTable(counts, f, e, scores, p_best_align[kept], count_e[e], count_f[f], c, reordering)
+
+
+def _reordering_scores(counts: PhraseCounts, p_pair: np.ndarray, kept: np.ndarray, n_e_phr: int) -> np.ndarray:
+    """[kept pairs, 6] smoothed msd-bidirectional-fe probabilities (smt/reordering.py) from the
+    orientation of every extracted occurrence; the prior p(o) is over all occurrences."""
+    inst_o = np.frombuffer(counts.inst_o, dtype=np.int8).astype(np.int64)
+    pair = np.frombuffer(counts.inst_f, dtype=np.int64) * n_e_phr + np.frombuffer(counts.inst_e, dtype=np.int64)
+    idx = np.searchsorted(p_pair, pair)                     # occurrence -> distinct pair (p_pair is sorted)
+    del pair
+    n = len(p_pair)
+    oc = np.empty((n, 6))
+    oc[:, :3] = np.bincount(idx * 3 + inst_o // 3, minlength=3 * n).reshape(n, 3)
+    oc[:, 3:] = np.bincount(idx * 3 + inst_o % 3, minlength=3 * n).reshape(n, 3)
+    return smoothed_probabilities(oc[kept], prior_counts=oc)
 
 
 def _word_tables(counts: PhraseCounts):
@@ -561,8 +601,9 @@ def read_aligned_corpus(src_path, tgt_path, align_path) -> tuple[list[list[str]]
 
 
 def build_phrase_table(src_path, tgt_path, align_path, out_path, max_len: int = MAX_PHRASE_LENGTH,
-                       table_limit: int | None = TABLE_LIMIT) -> dict:
-    """Extract, score and prune phrase pairs; atomically write the Moses table ``out_path``.
+                       table_limit: int | None = TABLE_LIMIT, reordering_path=None) -> dict:
+    """Extract, score and prune phrase pairs; atomically write the Moses table ``out_path`` (and,
+    given ``reordering_path``, the msd-bidirectional-fe reordering table of the same pairs).
 
     Returns statistics: sentences, extracted instances, distinct pairs and source phrases,
     lines written, seconds for extraction and scoring.
@@ -573,7 +614,7 @@ def build_phrase_table(src_path, tgt_path, align_path, out_path, max_len: int = 
         raise UserError(f"table limit must be >= 0, 0 meaning no limit (got {table_limit})")
     f_sents, e_sents, aligns = read_aligned_corpus(src_path, tgt_path, align_path)
     with _no_gc():
-        return _build(f_sents, e_sents, aligns, out_path, max_len, table_limit)
+        return _build(f_sents, e_sents, aligns, out_path, max_len, table_limit, reordering_path)
 
 
 @contextlib.contextmanager
@@ -589,7 +630,7 @@ def _no_gc():
             gc.enable()
 
 
-def _build(f_sents, e_sents, aligns, out_path, max_len, table_limit) -> dict:
+def _build(f_sents, e_sents, aligns, out_path, max_len, table_limit, reordering_path=None) -> dict:
     t0 = time.perf_counter()
     counts = PhraseCounts(max_len)
     for f, e, a in progress(zip(f_sents, e_sents, aligns), total=len(f_sents), desc="extract phrases", unit="sent"):
@@ -598,6 +639,8 @@ def _build(f_sents, e_sents, aligns, out_path, max_len, table_limit) -> dict:
     table = score_phrases(counts, table_limit)
     t2 = time.perf_counter()
     write_table(table, out_path)
+    if reordering_path is not None:
+        write_table(table, reordering_path, reordering=True)
     t3 = time.perf_counter()
     return {
         "sentences": counts.sentences,
@@ -607,23 +650,25 @@ def _build(f_sents, e_sents, aligns, out_path, max_len, table_limit) -> dict:
         "written_pairs": len(table),
         "max_phrase_length": max_len,
         "table_limit": table_limit,
+        "reordering": "msd-bidirectional-fe" if reordering_path is not None else None,
         "extract_seconds": round(t1 - t0, 3),
         "score_seconds": round(t2 - t1, 3),
         "write_seconds": round(t3 - t2, 3),
     }
 
 
-def write_table(table: PhraseTable, out_path) -> None:
-    """Atomically write ``table`` as Moses text (gzip, fast level, when ``out_path`` ends in .gz)."""
+def write_table(table: PhraseTable, out_path, reordering: bool = False) -> None:
+    """Atomically write ``table`` as Moses text (gzip, fast level, when ``out_path`` ends in .gz);
+    ``reordering``: its reordering table instead."""
     out_path = Path(out_path)
-    bar = progress(total=len(table), desc="write table", unit="pair")
+    bar = progress(total=len(table), desc="write reordering table" if reordering else "write table", unit="pair")
     with contextlib.ExitStack() as stack:
         if out_path.suffix == ".gz":
             raw = stack.enter_context(atomic_write(out_path, "wb"))
             fh = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=GZIP_LEVEL))
         else:
             fh = stack.enter_context(atomic_write(out_path, "wb"))
-        for lines in table.chunks():
+        for lines in table.chunks(reordering=reordering):
             fh.write(("\n".join(lines) + "\n").encode("utf-8"))
             bar.update(len(lines))
     bar.close()

@@ -42,10 +42,12 @@ from typing import Callable
 
 import numpy as np
 
+from data import pharaoh
 from data.io import UserError, read_json, read_lines, read_tokenized, run_folder_lock, sha256_file, write_json, write_lines
 from data.prepare import Prepared, add_corpus_args, prepared_from_args
 from data.profiles import SEED, get as get_profile, section_hash
-from smt.weights import DEFAULT_WEIGHTS, FEATURES, read_weights, write_weights
+from smt.reordering import MODELS as REORDERING_MODELS
+from smt.weights import as_weights, default_weights, feature_names, read_weights, write_weights
 
 #: Bump when a step's behaviour changes so that old artifacts are redone.
 PIPELINE_VERSION = 1
@@ -152,7 +154,7 @@ def align_step(src: Path, tgt: Path, out: Path, cfg: dict, models=None, test_src
     links = align_corpus(f, e, model=cfg["align_model"], iterations=cfg["iterations"],
                          ibm1_iterations=cfg["ibm1_iterations"], symmetrize=cfg["symmetrize"],
                          models_out=models, keep_src_words=keep if models else None)
-    write_lines(out, (" ".join(f"{i}-{j}" for i, j in sorted(a)) for a in links))
+    write_lines(out, (pharaoh.format(sorted(a)) for a in links))
     n_links = sum(len(a) for a in links)
     return {"sentences": len(links), "links": n_links,
             "links_per_target_word": round(n_links / max(1, sum(len(x) for x in e)), 4)}
@@ -206,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-from", metavar="SYSTEM", default=None,
                    help="skip MERT and use the weights tuned for another system of this corpus (e.g. pbsmt); "
                         "the learning-curve points do this")
+    p.add_argument("--reordering", choices=REORDERING_MODELS, default=None,
+                   help="reordering model: distance-based only, or with Moses' msd-bidirectional-fe lexicalised "
+                        "reordering (smt/reordering.py; default: the profile's smt.reordering, else distance)")
     p.add_argument("--force", action="store_true", help="redo every step even when up to date")
     return p
 
@@ -222,115 +227,177 @@ def main(argv=None) -> int:
     with run_folder_lock(p.run_dir(args.system), "smt train"):
         run(p, profile=args.profile, train_size=args.train_size, system=args.system,
             processes=args.processes, restarts=args.restarts, tune=not args.no_tune, force=args.force,
-            weights_from=args.weights_from)
+            weights_from=args.weights_from, reordering=args.reordering)
     return 0
 
 
 def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, system: str = "pbsmt",
         processes: int = 2, restarts: int = MERT_RESTARTS, tune: bool = True, force: bool = False,
-        weights_from: str | None = None) -> dict:
+        weights_from: str | None = None, reordering: str | None = None) -> dict:
     """Run (or bring up to date) every step for the prepared corpus ``p``; returns scores.json."""
-    cfg = get_profile(profile, "smt")
-    source_weights = None
-    if weights_from is not None:
-        source_weights = p.run_dir(weights_from) / "weights.json"
-        if not source_weights.is_file():
-            raise UserError(f"{source_weights}: no such file (train {weights_from} first, or drop --weights-from)")
-        tune = False
-    out = p.run_dir(system)
-    log = Log(out / "train.log")
-    train_src, train_tgt = p.train_files(train_size)
-    n_train = len(read_lines(train_src))
-    log(f"=== smt train: {p.name} {p.src}-{p.tgt}, profile {profile}, {n_train:,} training pairs -> {out}")
-    settings = {"profile": profile, **cfg, "train_size": train_size, "mert_restarts": restarts,
-                "tune": cfg["tune"] if tune else (f"weights of {weights_from}" if weights_from else "none"), "seed": SEED, "align_lowercase": True}
-    stamps: dict[str, dict] = {}
+    t = SMTTraining(p, profile=profile, train_size=train_size, system=system, processes=processes,
+                    restarts=restarts, tune=tune, force=force, weights_from=weights_from, reordering=reordering)
+    t.align()
+    t.phrases()
+    t.lm()
+    t.tune()
+    t.decode_test()
+    return t.write_scores()
+
+
+class SMTTraining:
+    """The explicit context of one ``smt train``: the prepared corpus, the settings, the run folder's
+    paths, and what each step produced (``stamps``, ``results``). Each step of the module docstring is
+    a method; :func:`run` calls them in order. The decoder is loaded once, when a step first needs it."""
+
+    def __init__(self, p: Prepared, *, profile: str, train_size: int | None, system: str, processes: int,
+                 restarts: int, tune: bool, force: bool, weights_from: str | None, reordering: str | None):
+        cfg = get_profile(profile, "smt")
+        if reordering is not None:
+            cfg["reordering"] = reordering
+        self.lexicalised = cfg.get("reordering", "distance") != "distance"
+        if not self.lexicalised:
+            cfg.pop("reordering", None)   # distance-only runs record the settings they always had
+        self.features, self.default_w = feature_names(self.lexicalised), default_weights(self.lexicalised)
+        self.source_weights = None
+        if weights_from is not None:
+            self.source_weights = p.run_dir(weights_from) / "weights.json"
+            if not self.source_weights.is_file():
+                raise UserError(f"{self.source_weights}: no such file (train {weights_from} first, or drop --weights-from)")
+            tune = False
+        self.p, self.cfg, self.profile, self.system = p, cfg, profile, system
+        self.processes, self.restarts, self.do_tune, self.force = processes, restarts, tune, force
+        self.out = out = p.run_dir(system)
+        self.log = Log(out / "train.log")
+        self.train_src, self.train_tgt = p.train_files(train_size)
+        self.n_train = len(read_lines(self.train_src))
+        self.log(f"=== smt train: {p.name} {p.src}-{p.tgt}, profile {profile}, {self.n_train:,} training pairs -> {out}")
+        self.settings = {"profile": profile, **cfg, "train_size": train_size, "mert_restarts": restarts,
+                         "tune": cfg["tune"] if tune else (f"weights of {weights_from}" if weights_from else "none"),
+                         "seed": SEED, "align_lowercase": True}
+        # the run folder's files (ARCHITECTURE.md, the run-folder contract)
+        self.align_path = out / "alignments" / "train.gdfa"
+        self.models = (out / "alignments" / "src2tgt.npz", out / "alignments" / "tgt2src.npz")
+        self.table_path = out / "phrase-table.gz"
+        self.reordering_path = out / "reordering-table.gz" if self.lexicalised else None
+        self.lm_path = out / "lm.binary"
+        self.weights_path = out / "weights.json"
+        self.dev_out = {which: (out / f"dev.{which}.tok", out / f"dev.{which}.hyp") for which in ("default", "tuned")}
+        self.decode_cfg = {"stack_size": cfg["stack_size"], "distortion_limit": cfg["distortion_limit"],
+                           "table_limit": cfg["table_limit"]}
+        self.model_inputs = {"phrase_table": self.table_path, "lm": self.lm_path,
+                             **({"reordering_table": self.reordering_path} if self.lexicalised else {})}
+        self.stamps: dict[str, dict] = {}
+        self.results: dict[str, dict] = {}
+        self._decoder = None
+
+    def _step(self, name: str, artifacts: list[Path], inputs: dict, settings: dict, fn, **kw) -> dict:
+        self.stamps[name] = Step(self.out, name, artifacts, inputs, settings, **kw).run(fn, self.log, self.force)
+        return self.stamps[name]
+
+    def decoder(self):
+        """The stack decoder over this system's phrase table and LM (loaded on first use)."""
+        if self._decoder is None:
+            from smt.decode import Decoder  # loads kenlm; only the steps that decode need it
+            self.log("loading the decoder (phrase table + LM)")
+            cfg = self.cfg
+            self._decoder = Decoder(str(self.table_path), str(self.lm_path), weights=np.asarray(self.default_w, dtype=float),
+                                    stack_size=cfg["stack_size"], distortion_limit=cfg["distortion_limit"],
+                                    table_limit=cfg["table_limit"], reordering_table=self.reordering_path)
+        return self._decoder
 
     # --- 1. word alignment ---------------------------------------------------------------
-    align_path = out / "alignments" / "train.gdfa"
-    models = (out / "alignments" / "src2tgt.npz", out / "alignments" / "tgt2src.npz")
-    align_cfg = {k: cfg[k] for k in ("align_model", "iterations", "ibm1_iterations", "symmetrize")}
-    test_srcs = [p.file("test", "src")] + [p.file(f"test-{x}", "src") for x in sorted(p.manifest.get("extra_tests") or {})]
-    stamps["align"] = Step(out, "align", [align_path, *models],
-                           {"src": train_src, "tgt": train_tgt, **{f"test{k}": f for k, f in enumerate(test_srcs)}},
-                           {**align_cfg, "lowercase": True}).run(
-        lambda: align_step(train_src, train_tgt, align_path, cfg, models, test_srcs), log, force)
+    def align(self) -> None:
+        p, cfg = self.p, self.cfg
+        align_cfg = {k: cfg[k] for k in ("align_model", "iterations", "ibm1_iterations", "symmetrize")}
+        test_srcs = [p.file("test", "src")] + [p.file(f"test-{x}", "src") for x in sorted(p.manifest.get("extra_tests") or {})]
+        self._step("align", [self.align_path, *self.models],
+                   {"src": self.train_src, "tgt": self.train_tgt, **{f"test{k}": f for k, f in enumerate(test_srcs)}},
+                   {**align_cfg, "lowercase": True},
+                   lambda: align_step(self.train_src, self.train_tgt, self.align_path, cfg, self.models, test_srcs))
 
-    # --- 2. phrase table -----------------------------------------------------------------
-    table_path = out / "phrase-table.gz"
+    # --- 2. phrase table (and, with lexicalised reordering, its reordering table) ----------
+    def phrases(self) -> None:
+        cfg = self.cfg
+        if not self.lexicalised:
+            (self.out / "reordering-table.gz").unlink(missing_ok=True)  # no stale table beside a distance-only system
 
-    def phrases() -> dict:
-        from smt.phrases import build_phrase_table
-        return build_phrase_table(train_src, train_tgt, align_path, table_path,
-                                  max_len=cfg["max_phrase_length"], table_limit=cfg["table_limit"])
+        def build() -> dict:
+            from smt.phrases import build_phrase_table
+            return build_phrase_table(self.train_src, self.train_tgt, self.align_path, self.table_path,
+                                      max_len=cfg["max_phrase_length"], table_limit=cfg["table_limit"],
+                                      reordering_path=self.reordering_path)
 
-    stamps["phrases"] = Step(out, "phrases", [table_path], {"src": train_src, "tgt": train_tgt, "align": align_path},
-                             {"max_phrase_length": cfg["max_phrase_length"], "table_limit": cfg["table_limit"]}
-                             ).run(phrases, log, force)
+        self._step("phrases", [self.table_path, *([self.reordering_path] if self.lexicalised else [])],
+                   {"src": self.train_src, "tgt": self.train_tgt, "align": self.align_path},
+                   {"max_phrase_length": cfg["max_phrase_length"], "table_limit": cfg["table_limit"],
+                    **({"reordering": cfg["reordering"]} if self.lexicalised else {})}, build)
 
     # --- 3. language model ---------------------------------------------------------------
-    lm_path = out / "lm.binary"
+    def lm(self) -> None:
+        def build() -> dict:
+            from smt.lm import build_lm
+            return build_lm(self.train_tgt, self.lm_path, order=self.cfg["lm_order"])
 
-    def lm() -> dict:
-        from smt.lm import build_lm
-        return build_lm(train_tgt, lm_path, order=cfg["lm_order"])
-
-    stamps["lm"] = Step(out, "lm", [lm_path], {"text": train_tgt}, {"order": cfg["lm_order"]}).run(lm, log, force)
-
-    decoder_box: list = []
-
-    def decoder():
-        if not decoder_box:
-            from smt.decode import Decoder
-            log("loading the decoder (phrase table + LM)")
-            decoder_box.append(Decoder(str(table_path), str(lm_path), weights=np.asarray(DEFAULT_WEIGHTS, dtype=float),
-                                       stack_size=cfg["stack_size"], distortion_limit=cfg["distortion_limit"],
-                                       table_limit=cfg["table_limit"]))
-        return decoder_box[0]
-
-    decode_cfg = {"stack_size": cfg["stack_size"], "distortion_limit": cfg["distortion_limit"],
-                  "table_limit": cfg["table_limit"]}
-    model_inputs = {"phrase_table": table_path, "lm": lm_path}
+        self._step("lm", [self.lm_path], {"text": self.train_tgt}, {"order": self.cfg["lm_order"]}, build)
 
     # --- 4. MERT on a seeded random sample of tune_dev_size dev sentences --------------------
-    weights_path = out / "weights.json"
-    tune_idx = p.dev_sample(cfg["tune_dev_size"])
-    dev_src_all, dev_ref_tok_all = ([toks[i] for i in tune_idx] for toks in
-                                    (read_tokenized(p.file("dev", "src")), read_tokenized(p.file("dev", "tgt"))))
-    n_tune = len(tune_idx)
-    raw = read_lines(p.ref("dev"))
-    dev_refs_raw = [raw[i] for i in tune_idx]
-    dev_out = {which: (out / f"dev.{which}.tok", out / f"dev.{which}.hyp") for which in ("default", "tuned")}
+    def tune(self) -> None:
+        p, cfg = self.p, self.cfg
+        tune_idx = p.dev_sample(cfg["tune_dev_size"])
+        self.dev_src, self.dev_ref_tok = ([toks[i] for i in tune_idx] for toks in
+                                          (read_tokenized(p.file("dev", "src")), read_tokenized(p.file("dev", "tgt"))))
+        self.n_tune = len(tune_idx)
+        raw = read_lines(p.ref("dev"))
+        self.dev_refs_raw = [raw[i] for i in tune_idx]
+        tuned_files = [*(self.dev_out["default"] if self.do_tune else ()), *self.dev_out["tuned"]]
+        self._step("tune", [self.weights_path, *tuned_files],
+                   {**self.model_inputs, "dev_src": p.file("dev", "src"), "dev_ref": p.file("dev", "tgt"),
+                    "dev_ref_raw": p.ref("dev"), **({"weights_from": self.source_weights} if self.source_weights else {})},
+                   {**self.decode_cfg, "tune": self.settings["tune"], "tune_dev_size": cfg["tune_dev_size"],
+                    "tune_dev_sample": "seeded random" if cfg["tune_dev_size"] else "all", "nbest": cfg["nbest"],
+                    "mert_iterations": cfg["mert_iterations"], "restarts": self.restarts, "seed": SEED},
+                   self._mert if self.do_tune else self._copy_weights, stamp_dir=self.out)
+        self.tuned = as_weights(read_weights(self.weights_path), self.lexicalised)
+        self.log("tuned weights: " + ", ".join(f"{n}={w:+.4f}" for n, w in zip(self.features, self.tuned)))
+        for which in ("default", "tuned"):
+            self.results[f"dev_{which}"] = r = self.stamps["tune"]["info"][f"dev_{which}"]
+            if r is None:
+                continue
+            self.log(f"dev BLEU ({self.n_tune} tuning sentences) with {which} weights: {r['score']['bleu']:.2f} "
+                     f"(lowercased {r['score']['bleu_lc']:.2f})")
 
-    def dev_result(which: str, tokens: list[list[str]], seconds: float) -> dict:
+    def _dev_result(self, which: str, tokens: list[list[str]], seconds: float) -> dict:
         """Write dev.<which>.{tok,hyp} and score them (sacreBLEU, detokenised)."""
         from compare.score import score
         toks = [" ".join(t) for t in tokens]
-        hyps = p.postprocess(toks)
-        write_lines(dev_out[which][0], toks)
-        write_lines(dev_out[which][1], hyps)
-        return {"score": score(hyps, dev_refs_raw), "sentences": len(toks), "decode_seconds": round(seconds, 2),
+        hyps = self.p.postprocess(toks)
+        write_lines(self.dev_out[which][0], toks)
+        write_lines(self.dev_out[which][1], hyps)
+        return {"score": score(hyps, self.dev_refs_raw), "sentences": len(toks), "decode_seconds": round(seconds, 2),
                 "decode_sents_per_s": round(len(toks) / max(seconds, 1e-9), 2)}
 
-    def tune_step() -> dict:
-        """MERT; its first decoder run (default weights) and the run at the weights it returns
-        give the dev translations with the default and the tuned weights (the 1-best of an
-        n-best search), so dev BLEU costs no extra decoding."""
-        src = dev_src_all[:n_tune]
-        if not tune:  # default weights, or the weights tuned for another system: one dev decode
-            w = DEFAULT_WEIGHTS if source_weights is None else read_weights(source_weights)
-            t0 = time.time()
-            nb = decoder().translate_corpus(src, weights=np.asarray(w, dtype=float), nbest=1,
-                                            processes=processes, desc="decode dev")
-            tokens = [list(h[0].tokens) if h else [] for h in nb]
-            seconds = time.time() - t0
-            algorithm = "none (default weights)" if source_weights is None else f"copied from {source_weights}"
-            write_weights(weights_path, w, tuning={"algorithm": algorithm})
-            return {"algorithm": algorithm, "dev_sentences": n_tune, "dev_default": None,
-                    "dev_tuned": dev_result("tuned", tokens, seconds)}
+    def _copy_weights(self) -> dict:
+        """No MERT: the default weights, or those tuned for another system; one dev decode."""
+        w = self.default_w if self.source_weights is None else as_weights(read_weights(self.source_weights),
+                                                                           self.lexicalised)
+        t0 = time.time()
+        nb = self.decoder().translate_corpus(self.dev_src, weights=np.asarray(w, dtype=float), nbest=1,
+                                             processes=self.processes, desc="decode dev")
+        tokens = [list(h[0].tokens) if h else [] for h in nb]
+        seconds = time.time() - t0
+        algorithm = "none (default weights)" if self.source_weights is None else f"copied from {self.source_weights}"
+        write_weights(self.weights_path, w, tuning={"algorithm": algorithm})
+        return {"algorithm": algorithm, "dev_sentences": self.n_tune, "dev_default": None,
+                "dev_tuned": self._dev_result("tuned", tokens, seconds)}
+
+    def _mert(self) -> dict:
+        """MERT; its first decoder run (default weights) and the run at the weights it returns give the
+        dev translations with the default and the tuned weights (the 1-best of an n-best search), so
+        dev BLEU costs no extra decoding."""
         from smt.tune import decoder_nbest_fn, mert
         runs: list[tuple[np.ndarray, list[list[str]], float]] = []  # (weights, 1-best tokens, seconds)
-        decode_nbest = decoder_nbest_fn(decoder(), src, cfg["nbest"], processes)
+        decode_nbest = decoder_nbest_fn(self.decoder(), self.dev_src, self.cfg["nbest"], self.processes)
 
         def recording(w):
             t0 = time.time()
@@ -338,112 +405,103 @@ def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, s
             runs.append((np.asarray(w, dtype=float).copy(), [list(c[0][0]) if c else [] for c in nb], time.time() - t0))
             return nb
 
-        weights, info = mert(recording, dev_ref_tok_all[:n_tune], DEFAULT_WEIGHTS, iterations=cfg["mert_iterations"],
-                             restarts=restarts, seed=SEED, log=log)
+        weights, info = mert(recording, self.dev_ref_tok, self.default_w, iterations=self.cfg["mert_iterations"],
+                             restarts=self.restarts, seed=SEED, log=self.log)
         tuned_run = next(r for r in reversed(runs) if np.allclose(r[0], weights, rtol=1e-9, atol=1e-12))
-        info["dev_sentences"] = n_tune
-        info["dev_default"] = dev_result("default", runs[0][1], runs[0][2])
-        info["dev_tuned"] = dev_result("tuned", tuned_run[1], tuned_run[2])
-        write_weights(weights_path, weights, tuning={"seed": SEED, "dev_sentences": n_tune,
-                                                     "best_dev_bleu_tokenised": info["best_dev_bleu_tokenised"],
-                                                     "stop": info["stop"]})
+        info["dev_sentences"] = self.n_tune
+        info["dev_default"] = self._dev_result("default", runs[0][1], runs[0][2])
+        info["dev_tuned"] = self._dev_result("tuned", tuned_run[1], tuned_run[2])
+        write_weights(self.weights_path, weights, tuning={"seed": SEED, "dev_sentences": self.n_tune,
+                                                          "best_dev_bleu_tokenised": info["best_dev_bleu_tokenised"],
+                                                          "stop": info["stop"]})
         return info
 
-    stamps["tune"] = Step(out, "tune", [weights_path, *(dev_out["default"] if tune else ()), *dev_out["tuned"]],
-                          {**model_inputs, "dev_src": p.file("dev", "src"), "dev_ref": p.file("dev", "tgt"),
-                           "dev_ref_raw": p.ref("dev"), **({"weights_from": source_weights} if source_weights else {})},
-                          {**decode_cfg, "tune": settings["tune"], "tune_dev_size": cfg["tune_dev_size"],
-                           "tune_dev_sample": "seeded random" if cfg["tune_dev_size"] else "all", "nbest": cfg["nbest"], "mert_iterations": cfg["mert_iterations"],
-                           "restarts": restarts, "seed": SEED}, stamp_dir=out).run(tune_step, log, force)
-    tuned = read_weights(weights_path)
-    log(f"tuned weights: " + ", ".join(f"{n}={w:+.4f}" for n, w in zip(FEATURES, tuned)))
-    results: dict[str, dict] = {}
-    for which in ("default", "tuned"):
-        results[f"dev_{which}"] = r = stamps["tune"]["info"][f"dev_{which}"]
-        if r is None:
-            continue
-        log(f"dev BLEU ({n_tune} tuning sentences) with {which} weights: {r['score']['bleu']:.2f} "
-            f"(lowercased {r['score']['bleu_lc']:.2f})")
-
     # --- 5. decode the test set with the default and the tuned weights --------------------
-    for split in ("test",):
-        # Without MERT the "tuned" weights are not tuned here: decode the test set once.
-        variants = ([("default", DEFAULT_WEIGHTS, None)] if tune else []) + [("tuned", tuned, weights_path)]
+    def decode_test(self) -> None:
+        """Without MERT the "tuned" weights are not tuned here: the test set is decoded once."""
+        variants = ([("default", self.default_w, None)] if self.do_tune else []) + [("tuned", self.tuned, self.weights_path)]
         for which, w, wfile in variants:
-            tok_path = out / f"{split}.{which}.tok"
-            hyp_path = out / "test.hyp" if which == "tuned" else out / f"{split}.{which}.hyp"
-            artifacts = [tok_path, hyp_path] + ([out / "test.align"] if which == "tuned" else [])
-            inputs = {**model_inputs, "src": p.file(split, "src"), "ref": p.ref(split)}
-            if wfile is not None:
-                inputs["weights"] = wfile
+            self._decode_test_with(which, w, wfile)
 
-            def decode_split(split=split, w=w, which=which, tok_path=tok_path, hyp_path=hyp_path,
-                             artifacts=artifacts) -> dict:
-                src = read_tokenized(p.file(split, "src"))
-                t0 = time.time()
-                nb = decoder().translate_corpus(src, weights=np.asarray(w, dtype=float), nbest=1, processes=processes,
-                                                 desc=f"decode {split} ({which})")
-                seconds = time.time() - t0
-                best = [h[0] if h else None for h in nb]
-                toks = [" ".join(b.tokens) if b is not None else "" for b in best]
-                hyps = p.postprocess(toks)
-                if len(artifacts) == 3:
-                    table = _phrase_alignments(table_path, src)
-                    write_lines(out / "test.align",
-                                (" ".join(f"{i}-{j}" for i, j in word_alignment(s, b, table)) if b is not None else ""
-                                 for s, b in zip(src, best)))
-                write_lines(tok_path, toks)
-                write_lines(hyp_path, hyps)
-                from compare.score import score
-                sc = score(hyps, read_lines(p.ref(split)))
-                return {"score": sc, "decode_seconds": round(seconds, 2),
-                        "decode_sents_per_s": round(len(src) / max(seconds, 1e-9), 2), "sentences": len(src)}
+    def _decode_test_with(self, which: str, w, wfile: Path | None, split: str = "test") -> None:
+        out, p = self.out, self.p
+        tok_path = out / f"{split}.{which}.tok"
+        hyp_path = out / "test.hyp" if which == "tuned" else out / f"{split}.{which}.hyp"
+        with_alignment = which == "tuned"        # the report's SMT word alignment: of the system's output
+        artifacts = [tok_path, hyp_path] + ([out / "test.align"] if with_alignment else [])
+        inputs = {**self.model_inputs, "src": p.file(split, "src"), "ref": p.ref(split)}
+        if wfile is not None:
+            inputs["weights"] = wfile
 
-            st = Step(out, f"decode-{split}-{which}", artifacts, inputs,
-                      {**decode_cfg, "weights": [float(x) for x in w]}).run(decode_split, log, force)
-            stamps[f"decode-{split}-{which}"] = st
-            results[f"{split}_{which}"] = st["info"]
-            sc = st["info"]["score"]
-            log(f"{split} BLEU with {which} weights: {sc['bleu']:.2f} (lowercased {sc['bleu_lc']:.2f}), "
-                f"{st['info']['decode_sents_per_s']:.1f} sent/s")
+        def decode() -> dict:
+            src = read_tokenized(p.file(split, "src"))
+            t0 = time.time()
+            nb = self.decoder().translate_corpus(src, weights=np.asarray(w, dtype=float), nbest=1,
+                                                 processes=self.processes, desc=f"decode {split} ({which})")
+            seconds = time.time() - t0
+            best = [h[0] if h else None for h in nb]
+            toks = [" ".join(b.tokens) if b is not None else "" for b in best]
+            hyps = p.postprocess(toks)
+            if with_alignment:
+                table = _phrase_alignments(self.table_path, src)
+                write_lines(out / "test.align",
+                            (pharaoh.format(word_alignment(s, b, table)) if b is not None else ""
+                             for s, b in zip(src, best)))
+            write_lines(tok_path, toks)
+            write_lines(hyp_path, hyps)
+            from compare.score import score
+            sc = score(hyps, read_lines(p.ref(split)))
+            return {"score": sc, "decode_seconds": round(seconds, 2),
+                    "decode_sents_per_s": round(len(src) / max(seconds, 1e-9), 2), "sentences": len(src)}
+
+        st = self._step(f"decode-{split}-{which}", artifacts, inputs, {**self.decode_cfg, "weights": [float(x) for x in w]},
+                        decode)
+        self.results[f"{split}_{which}"] = st["info"]
+        sc = st["info"]["score"]
+        self.log(f"{split} BLEU with {which} weights: {sc['bleu']:.2f} (lowercased {sc['bleu_lc']:.2f}), "
+                 f"{st['info']['decode_sents_per_s']:.1f} sent/s")
 
     # --- 6. scores.json ------------------------------------------------------------------
-    step_seconds = {k: v["seconds"] for k, v in stamps.items()}
-    test_tuned = results["test_tuned"]
-    meta = {
-        "system": system, "corpus": p.name, "src": p.src, "tgt": p.tgt, "corpus_hash": p.manifest["hash"],
-        "profile": profile, "profile_section_sha256": section_hash(profile, "smt"), "settings": settings, "seed": SEED,
-        "train_size": n_train,
-        "step_seconds": step_seconds,
-        "train_seconds": round(sum(step_seconds[k] for k in ("align", "phrases", "lm", "tune")), 2),
-        "decode_seconds": test_tuned["decode_seconds"], "decode_sents_per_s": test_tuned["decode_sents_per_s"],
-        "tune_dev_sentences": n_tune, "dev_sentences": results["dev_tuned"]["sentences"],
-        "dev_bleu_on": "the tuning sentences (a seeded random sample of tune_dev_size dev sentences)",
-        "weights": {"features": list(FEATURES), "default": [float(x) for x in DEFAULT_WEIGHTS],
-                    "tuned": [float(x) for x in tuned]},
-        "mert": {k: stamps["tune"]["info"].get(k) for k in ("stop", "iterations_run", "best_dev_bleu_tokenised", "seed")},
-        "phrase_table": stamps["phrases"]["info"], "lm": stamps["lm"]["info"], "alignment": stamps["align"]["info"],
-        "python": platform.python_version(),
-    }
-    for key, res in results.items():
-        if res is not None:
-            meta[f"bleu_{key}"] = _score_subset(res["score"])
-    scores_path = out / "scores.json"
-    score_step = Step(out, "scores", [scores_path], {"hyp": out / "test.hyp", "ref": p.ref("test")},
-                      json.loads(json.dumps(meta, default=str)))
-    cached = None if force else score_step.cached()
-    if cached is not None:
-        log("scores: up to date (scores.json), reused")
-        result = read_json(scores_path)
-    else:
-        from compare.score import write_scores
-        score_step.stamp.unlink(missing_ok=True)
-        result = write_scores(out, p.ref("test"), **meta)
-        write_json(score_step.stamp, {"key": score_step.key, "seconds": 0.0})
-    log(f"=== done: test BLEU {result['bleu']:.2f} (lowercased {result['bleu_lc']:.2f}); "
-        f"dev {meta['bleu_dev_tuned']['bleu']:.2f}" + (f" (default weights {meta['bleu_dev_default']['bleu']:.2f})"
-                                                      if "bleu_dev_default" in meta else ""))
-    return result
+    def write_scores(self) -> dict:
+        p, out, stamps, results = self.p, self.out, self.stamps, self.results
+        step_seconds = {k: v["seconds"] for k, v in stamps.items()}
+        test_tuned = results["test_tuned"]
+        meta = {
+            "system": self.system, "corpus": p.name, "src": p.src, "tgt": p.tgt, "corpus_hash": p.manifest["hash"],
+            "profile": self.profile, "profile_section_sha256": section_hash(self.profile, "smt"),
+            "settings": self.settings, "seed": SEED,
+            "train_size": self.n_train,
+            "step_seconds": step_seconds,
+            "train_seconds": round(sum(step_seconds[k] for k in ("align", "phrases", "lm", "tune")), 2),
+            "decode_seconds": test_tuned["decode_seconds"], "decode_sents_per_s": test_tuned["decode_sents_per_s"],
+            "tune_dev_sentences": self.n_tune, "dev_sentences": results["dev_tuned"]["sentences"],
+            "dev_bleu_on": "the tuning sentences (a seeded random sample of tune_dev_size dev sentences)",
+            "weights": {"features": self.features, "default": [float(x) for x in self.default_w],
+                        "tuned": [float(x) for x in self.tuned]},
+            "mert": {k: stamps["tune"]["info"].get(k) for k in ("stop", "iterations_run", "best_dev_bleu_tokenised", "seed")},
+            "phrase_table": stamps["phrases"]["info"], "lm": stamps["lm"]["info"], "alignment": stamps["align"]["info"],
+            "python": platform.python_version(),
+        }
+        for key, res in results.items():
+            if res is not None:
+                meta[f"bleu_{key}"] = _score_subset(res["score"])
+        scores_path = out / "scores.json"
+        score_step = Step(out, "scores", [scores_path], {"hyp": out / "test.hyp", "ref": p.ref("test")},
+                          json.loads(json.dumps(meta, default=str)))
+        cached = None if self.force else score_step.cached()
+        log = self.log
+        if cached is not None:
+            log("scores: up to date (scores.json), reused")
+            result = read_json(scores_path)
+        else:
+            from compare.score import write_scores
+            score_step.stamp.unlink(missing_ok=True)
+            result = write_scores(out, p.ref("test"), **meta)
+            write_json(score_step.stamp, {"key": score_step.key, "seconds": 0.0})
+        log(f"=== done: test BLEU {result['bleu']:.2f} (lowercased {result['bleu_lc']:.2f}); "
+            f"dev {meta['bleu_dev_tuned']['bleu']:.2f}" + (f" (default weights {meta['bleu_dev_default']['bleu']:.2f})"
+                                                          if "bleu_dev_default" in meta else ""))
+        return result
 
 
 def _phrase_alignments(table_path: Path, sentences: list[list[str]]) -> dict:

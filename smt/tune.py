@@ -45,8 +45,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from data.io import HelpFormatter, UserError, progress, read_tokenized, write_json
-from smt.weights import DEFAULT_WEIGHTS, FEATURES, read_weights, write_weights  # noqa: F401 (re-exported)
+from data.io import HelpFormatter, UserError, check_line_counts, progress, read_tokenized, write_json
+from smt.weights import (DEFAULT_WEIGHTS, FEATURES, as_weights, default_weights, read_weights,  # noqa: F401 (re-exported)
+                         write_weights)
 
 MAX_ORDER = 4
 #: Columns of a sufficient-statistics row: m_1..m_4, t_1..t_4, c (hyp length), r (ref length).
@@ -415,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=HelpFormatter)
     p.add_argument("--phrase-table", required=True, help="Moses phrase table (text, .gz ok)")
     p.add_argument("--lm", required=True, help="KenLM model (binary or ARPA)")
+    p.add_argument("--reordering-table", help="msd-bidirectional-fe lexicalised reordering table (smt/reordering.py): "
+                                              "tunes its six weights too (default: distance-based reordering only)")
     p.add_argument("--src", required=True, help="tokenised dev source, one sentence a line")
     p.add_argument("--ref", required=True, help="tokenised dev reference, line-aligned with --src")
     p.add_argument("--out", required=True, help="weights JSON to write")
@@ -441,11 +444,12 @@ def main(argv=None) -> int:
     from smt.decode import Decoder  # the decoder is imported where MERT drives it (CLI), not for MERT itself
     src = read_tokenized(args.src, allow_empty_lines=False)
     refs = read_tokenized(args.ref)
-    if len(src) != len(refs):
-        raise UserError(f"{args.src} has {len(src):,} lines but {args.ref} has {len(refs):,}: the sides must be line-aligned")
-    init = read_weights(args.init_weights) if args.init_weights else np.asarray(DEFAULT_WEIGHTS, dtype=np.float64)
+    check_line_counts(args.src, src, args.ref, refs)
+    lexicalised = args.reordering_table is not None
+    init = read_weights(args.init_weights) if args.init_weights else default_weights(lexicalised)
+    init = as_weights(init, lexicalised)
     decoder = Decoder(args.phrase_table, args.lm, weights=init, stack_size=args.stack_size,
-                      distortion_limit=args.distortion_limit)
+                      distortion_limit=args.distortion_limit, reordering_table=args.reordering_table)
     t0 = time.time()
     weights, info = mert(decoder_nbest_fn(decoder, src, args.nbest, args.processes), refs, init,
                          iterations=args.iterations, restarts=args.restarts, seed=args.seed,

@@ -1,19 +1,12 @@
-"""Shared test fixtures: paths to ../shared/data and a tiny corpus directory."""
+"""Shared test fixtures: an isolated build/runs folder, ``../shared/data`` and a tiny corpus
+(the helpers behind them are in tests/helpers.py, which test modules import)."""
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-
-
-def head_gz(path: Path, n: int, skip: int = 0) -> list[str]:
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        lines = [line.rstrip("\n") for line in fh]
-    return lines[skip:skip + n]
+from tests.helpers import SHARED, make_tiny_corpus
 
 
 @pytest.fixture
@@ -25,22 +18,13 @@ def isolated(tmp_path, monkeypatch):
     return tmp_path
 
 
-def make_tiny_corpus(directory: Path, n_train: int = 200, n_dev: int = 30, n_test: int = 30,
-                     src: str = "de", tgt: str = "en", n_ood: int = 0) -> Path:
-    """A small real corpus from Multi30k: {train,dev,test}.{src,tgt} in ``directory`` (and, with
-    ``n_ood``, the out-of-domain COCO captions as the extra test set ``test-coco``)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    m = SHARED / "multi30k"
-    for lang in (src, tgt):
-        (directory / f"train.{lang}").write_text("\n".join(head_gz(m / f"train.{lang}.gz", n_train)) + "\n", encoding="utf-8")
-        (directory / f"dev.{lang}").write_text("\n".join(head_gz(m / f"val.{lang}.gz", n_dev)) + "\n", encoding="utf-8")
-        (directory / f"test.{lang}").write_text("\n".join(head_gz(m / f"test_2016_flickr.{lang}.gz", n_test)) + "\n", encoding="utf-8")
-        if n_ood:
-            (directory / f"test-coco.{lang}").write_text("\n".join(head_gz(m / f"test_2017_mscoco.{lang}.gz", n_ood)) + "\n",
-                                                         encoding="utf-8")
-    return directory
-
-
 @pytest.fixture
 def tiny_corpus(tmp_path):
     return make_tiny_corpus(tmp_path / "tiny")
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """``../shared/data`` (Multi30k, Hansards trial): the real data the tests run on."""
+    assert SHARED.is_dir(), f"{SHARED}: the shared data folder is missing (CI puts ../shared beside the repository)"
+    return SHARED

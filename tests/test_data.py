@@ -12,7 +12,7 @@ import pytest
 from data import preprocess as pp
 from data.io import UserError, read_lines, write_lines
 from data.prepare import prepare
-from tests.conftest import ROOT, SHARED, head_gz, make_tiny_corpus
+from tests.helpers import ROOT, SHARED, head_gz, make_tiny_corpus
 
 
 def run_prepare(corpus, tmp_path, src="de", tgt="en"):

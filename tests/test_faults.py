@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from data.io import UserError, read_lines
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def cli(*args, env=None, expect=2) -> str:
@@ -85,7 +85,7 @@ def test_a_run_folder_has_one_writer(tmp_path):
     """A second trainer on a folder that is being written stops with one line naming the holder."""
     env = {**os.environ, "MT_RUNS_DIR": str(tmp_path / "runs"), "MT_BUILD_DIR": str(tmp_path / "build"),
            "MT_NO_PROGRESS": "1"}
-    from tests.conftest import make_tiny_corpus
+    from tests.helpers import make_tiny_corpus
     corpus = make_tiny_corpus(tmp_path / "c", n_train=120, n_dev=10, n_test=10)
     args = [sys.executable, "-m", "nmt", "train", "--corpus", str(corpus), "--src", "de", "--tgt", "en",
             "--profile", "tiny", "--threads", "1", "--max-steps", "2000", "--epochs", "500", "--patience", "1000",
@@ -130,7 +130,7 @@ def test_translate_refuses_a_shuffled_vocabulary(isolated, tiny_corpus):
 
 def test_two_corpus_directories_with_one_name_are_refused(isolated, tmp_path):
     from data.prepare import prepare
-    from tests.conftest import make_tiny_corpus
+    from tests.helpers import make_tiny_corpus
     a = make_tiny_corpus(tmp_path / "A" / "corp", n_train=60, n_dev=10, n_test=10)
     b = make_tiny_corpus(tmp_path / "B" / "corp", n_train=70, n_dev=10, n_test=10)
     prepare(str(a), "de", "en", quiet=True)
@@ -153,7 +153,7 @@ def test_failed_preparation_leaves_no_empty_build_folder(isolated, tmp_path):
 
 def test_plain_and_gzip_split_is_ambiguous(tmp_path):
     from data.corpus import resolve
-    from tests.conftest import make_tiny_corpus
+    from tests.helpers import make_tiny_corpus
     d = make_tiny_corpus(tmp_path / "amb", n_train=30, n_dev=5, n_test=5)
     src = next(d.glob("train.de*"))
     other = d / ("train.de" if src.suffix == ".gz" else "train.de.gz")
@@ -172,7 +172,7 @@ def test_one_length_policy_for_dev_test_and_inputs(isolated, tmp_path):
     hanging a decoder; the translate/decode/align CLIs apply the same limit (data.io.MAX_TOKENS)."""
     from data.io import MAX_TOKENS, check_tokens
     from data.prepare import prepare
-    from tests.conftest import make_tiny_corpus
+    from tests.helpers import make_tiny_corpus
     d = make_tiny_corpus(tmp_path / "longdev", n_train=40, n_dev=5, n_test=5)
     lines = (d / "dev.de").read_text().splitlines()
     lines[2] = " ".join(["wort"] * 5000)
@@ -190,7 +190,7 @@ def test_read_only_run_folder_is_one_line():
     import tempfile
     from pathlib import Path
 
-    from tests.conftest import make_tiny_corpus
+    from tests.helpers import make_tiny_corpus
     base = Path(tempfile.mkdtemp(prefix="mt-ro-"))
     try:
         base.chmod(0o755)
@@ -231,7 +231,7 @@ def test_children_die_with_a_killed_report(tmp_path):
     """kill -9 of `compare experiments` takes its trainer with it (no orphan left writing the run folder)."""
     import signal
     import time
-    from tests.conftest import make_tiny_corpus
+    from tests.helpers import make_tiny_corpus
     corpus = make_tiny_corpus(tmp_path / "kc", n_train=120, n_dev=10, n_test=10)
     env = {**os.environ, "MT_RUNS_DIR": str(tmp_path / "runs"), "MT_BUILD_DIR": str(tmp_path / "build"),
            "MT_NO_PROGRESS": "1"}

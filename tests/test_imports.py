@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 PACKAGES = ("data", "smt", "nmt", "compare")
 #: layer of a module (lower = more basic); a module may import its own layer and those below

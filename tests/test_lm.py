@@ -12,7 +12,7 @@ from data.io import UserError, run_cli
 from smt import lm
 from smt.lm import build_lm, info_path, load_lm, score_incremental
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests.helpers import SHARED
 
 
 def _multi30k_en(n: int, split: str = "train") -> list[str]:

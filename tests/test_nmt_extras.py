@@ -15,7 +15,7 @@ from nmt.bpe import BPE, merge_subwords
 from nmt.model import ModelConfig, build_model
 from nmt.sampled_softmax import batch_vocabulary
 from nmt.vocab import BOS, PAD
-from tests.conftest import SHARED
+from tests.helpers import SHARED
 
 torch.set_num_threads(1)
 

@@ -20,7 +20,7 @@ from nmt.model import ModelConfig, build_model, load_checkpoint
 from nmt.vocab import BOS, EOS, PAD, Vocab
 
 torch.set_num_threads(1)
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests.helpers import SHARED
 
 # (arch, cell, attention, bidirectional, layers): every decoder path, GRU and LSTM, 1 and 2 layers
 VARIANTS = [

@@ -16,7 +16,7 @@ import torch
 from data.io import UserError, read_lines, write_lines
 from nmt.data import ParallelData, make_batches, padded_size, shard
 from nmt.vocab import BOS, EOS, PAD, UNK, Vocab, build_vocab, unk_rate
-from tests.conftest import ROOT, make_tiny_corpus
+from tests.helpers import ROOT, make_tiny_corpus
 
 torch.set_num_threads(1)
 
@@ -107,13 +107,26 @@ def _train(corpus: Path, *extra: str) -> int:
                        "--dropout", "0.3", "--eval-every", "3", "--log-every", "1", "--patience", "100", *extra])
 
 
-def test_resume_gives_the_same_losses_as_one_run(isolated, tiny_corpus):
-    # A: 6 steps, stop (checkpoint), then continue to 10; B: 10 steps in one go. Dropout is on, so
-    # equal losses need the restored RNG states, Adam moments, LR schedule and data position.
-    assert _train(tiny_corpus, "--max-steps", "6", "--system", "A") == 0
-    assert _train(tiny_corpus, "--max-steps", "10", "--system", "A") == 0
-    assert _train(tiny_corpus, "--max-steps", "10", "--system", "B") == 0
-    runs = isolated / "runs" / "tiny" / "de-en"
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Runs A (6 steps, stop, then continued to 10) and B (10 in one go) on a tiny corpus, shared by
+    the tests below; yields (root, corpus, runs folder, the prepared corpus)."""
+    from data.prepare import prepare
+    root = tmp_path_factory.mktemp("nmt")
+    corpus = make_tiny_corpus(root / "tiny")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MT_BUILD_DIR", str(root / "build"))
+        mp.setenv("MT_RUNS_DIR", str(root / "runs"))
+        mp.setenv("MT_NO_PROGRESS", "1")
+        assert _train(corpus, "--max-steps", "6", "--system", "A") == 0
+        assert _train(corpus, "--max-steps", "10", "--system", "A") == 0
+        assert _train(corpus, "--max-steps", "10", "--system", "B") == 0
+        yield root, corpus, root / "runs" / "tiny" / "de-en", prepare(str(corpus), "de", "en")
+
+
+def test_resume_gives_the_same_losses_as_one_run(trained):
+    # Dropout is on, so equal losses need the restored RNG states, Adam moments, LR schedule and data position.
+    _, _, runs, _ = trained
     log_a, log_b = _log(runs / "A"), _log(runs / "B")
     loss_a = {r["step"]: r["loss"] for r in log_a if r["event"] == "train"}
     loss_b = {r["step"]: r["loss"] for r in log_b if r["event"] == "train"}
@@ -125,7 +138,9 @@ def test_resume_gives_the_same_losses_as_one_run(isolated, tiny_corpus):
     assert [(r["step"], r["batch_in_epoch"]) for r in resumes] == [(6, 6)]
     assert [r["dev_bleu"] for r in log_a if r["event"] == "eval"] == [r["dev_bleu"] for r in log_b if r["event"] == "eval"]
 
-    # every artifact is there; the checkpoint holds the contract's fields
+
+def test_artifacts_and_checkpoint_contract(trained):
+    _, _, runs, p = trained
     b = runs / "B"
     for name in ("best.pt", "last.pt", "vocab.src.txt", "vocab.tgt.txt", "vocab.json", "train.log", "test.hyp",
                  "test.tok.hyp", "attention.npz", "test.unk_rate", "scores.json"):
@@ -137,10 +152,9 @@ def test_resume_gives_the_same_losses_as_one_run(isolated, tiny_corpus):
     assert ckpt["step"] == 10 and ckpt["model_config"]["dropout"] == 0.3
     scores = json.loads((b / "scores.json").read_text())
     assert scores["steps"] == 10 and scores["seed"] == 1234 and scores["n"] == 30 and scores["train_size"] == 200
+    assert scores["train_config"] == ckpt["train_config"] == scores["settings"]["train_config"]
     assert len(read_lines(b / "test.hyp", allow_empty_lines=True)) == 30
     # vocab.json's UNK rates are those of the saved vocabularies on the prepared files
-    from data.prepare import prepare
-    p = prepare(str(tiny_corpus), "de", "en")
     vj = json.loads((b / "vocab.json").read_text())
     v_tgt = Vocab.load(b / "vocab.tgt.txt")
     assert len(v_tgt) == vj["tgt_size"] <= 500
@@ -149,29 +163,60 @@ def test_resume_gives_the_same_losses_as_one_run(isolated, tiny_corpus):
     att = np.load(b / "attention.npz")
     assert len(att["index"]) == 20 and att["att_0"].shape == (len(str(att["hyp"][0]).split()), len(str(att["src"][0]).split()))
 
-    # translate CLI with the same beam reproduces the training run's test output
+
+def test_translate_cli_reproduces_the_test_output(trained):
+    """translate with the same beam gives the training run's test output (tokenised, then post-processed)."""
     from nmt import translate
-    out = isolated / "out.txt"
+    root, _, runs, p = trained
+    b, out = runs / "B", root / "out.txt"
     assert translate.main(["--checkpoint", str(b / "best.pt"), "--input", str(p.file("test", "src")),
                            "--output", str(out), "--beam", "3", "--device", "cpu", "--threads", "1"]) == 0
     assert read_lines(out, allow_empty_lines=True) == read_lines(b / "test.tok.hyp", allow_empty_lines=True)
     assert translate.main(["--checkpoint", str(b / "best.pt"), "--input", str(p.file("test", "src")), "--output", str(out),
                            "--beam", "3", "--device", "cpu", "--threads", "1", "--postprocess"]) == 0
     assert read_lines(out, allow_empty_lines=True) == read_lines(b / "test.hyp", allow_empty_lines=True)
-    # --unk-replace: every <unk> becomes the most-attended source word (a copy: no lexical table);
-    # a 12-entry vocabulary makes <unk> the commonest target word
-    assert _train(tiny_corpus, "--max-steps", "6", "--system", "U", "--vocab-size", "12") == 0
-    greedy_out, repl_out = isolated / "greedy.txt", isolated / "repl.txt"
+    with pytest.raises(UserError, match="--beam must be at least 1"):
+        translate.main(["--checkpoint", str(b / "best.pt"), "--input", str(out), "--output", str(out), "--beam", "0"])
+    with pytest.raises(UserError, match="no such checkpoint"):
+        translate.main(["--checkpoint", str(b / "nope.pt"), "--input", str(out), "--output", str(out)])
+
+
+def test_unk_replace_copies_the_attended_source_word(trained):
+    """--unk-replace: every <unk> becomes the most-attended source word (a copy: no lexical table);
+    a 12-entry vocabulary makes <unk> the commonest target word."""
+    from nmt import translate
+    root, corpus, runs, p = trained
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MT_BUILD_DIR", str(root / "build"))
+        mp.setenv("MT_RUNS_DIR", str(root / "runs"))
+        mp.setenv("MT_NO_PROGRESS", "1")
+        assert _train(corpus, "--max-steps", "6", "--system", "U", "--vocab-size", "12") == 0
+    greedy_out, repl_out = root / "greedy.txt", root / "repl.txt"
     for path, flags in ((greedy_out, []), (repl_out, ["--unk-replace"])):
         assert translate.main(["--checkpoint", str(runs / "U" / "best.pt"), "--input", str(p.file("test", "src")),
                                "--output", str(path), "--greedy", "--threads", "1", *flags]) == 0
     g, r = read_lines(greedy_out, allow_empty_lines=True), read_lines(repl_out, allow_empty_lines=True)
     assert sum(x.count("<unk>") for x in g) > 0 and sum(x.count("<unk>") for x in r) == 0
     assert [len(x.split()) for x in g] == [len(x.split()) for x in r]
-    with pytest.raises(UserError, match="--beam must be at least 1"):
-        translate.main(["--checkpoint", str(b / "best.pt"), "--input", str(out), "--output", str(out), "--beam", "0"])
-    with pytest.raises(UserError, match="no such checkpoint"):
-        translate.main(["--checkpoint", str(b / "nope.pt"), "--input", str(out), "--output", str(out)])
+
+
+def test_options_come_from_one_config_dataclass():
+    """Every TrainConfig field with help has a flag; profile values and flags resolve in that order;
+    off options stay out of the recorded config; the resume key leaves out the stop/decode settings."""
+    from nmt import config, train
+    ap = train.build_parser()
+    flags = {a.dest for a in ap._actions}
+    for f in config.fields_with_flag("override") + config.fields_with_flag("main"):
+        assert f.name in flags, f.name
+    cfg = config.resolve(ap.parse_args(["--profile", "quick", "--arch", "rnnenc", "--lr", "0.001"]))
+    assert cfg.lr == 0.001 and cfg.reverse_source is True and cfg.max_steps == 2000   # flag, then per_arch
+    d = config.resolve(ap.parse_args(["--profile", "tiny"])).to_dict()
+    assert "amp" not in d and "reverse_source" not in d and "bpe_merges" not in d and d["arch"] == "rnnsearch"
+    key = config.resolve(ap.parse_args(["--profile", "tiny", "--beam", "7"])).resume_key("H")
+    assert key == config.resolve(ap.parse_args(["--profile", "tiny"])).resume_key("H") and "beam" not in key
+    assert key["corpus_hash"] == "H" and key["emb"] == 32
+    with pytest.raises(UserError, match="--dropout must be in"):
+        config.resolve(ap.parse_args(["--profile", "tiny", "--dropout", "1.5"]))
 
 
 def _cli(args: list[str], env: dict) -> subprocess.Popen:

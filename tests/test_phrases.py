@@ -12,7 +12,7 @@ from data.io import UserError, run_cli
 from smt import phrases
 from smt.phrases import build_phrase_table, extract_phrases, lexical_weight, read_phrase_table
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests.helpers import SHARED
 
 # Koehn (2010), Figures 5.5/5.6: English e, German f, and the figure's word alignment
 # (michael-michael, assumes-geht/davon/aus, that-dass, he-er, will/stay-bleibt, in/the-im,
@@ -253,7 +253,7 @@ def test_round_trip_and_reader(tmp_path, monkeypatch):
     ("das ||| the ||| 0.5 x 1 1", "scores must be numbers"),
     ("das ||| the ||| 0.5 0 1 1", "in (0, 1]"),
     ("das ||| the ||| 0.5 1 1 1 ||| 0-1", "target position 1 out of range"),
-    ("das ||| the ||| 0.5 1 1 1 ||| 0_0", "bad alignment point"),
+    ("das ||| the ||| 0.5 1 1 1 ||| 0_0", "bad alignment link"),
     (" ||| the ||| 0.5 1 1 1", "empty source phrase"),
 ])
 def test_malformed_phrase_table_line(tmp_path, line, problem):
@@ -276,7 +276,7 @@ def test_bad_input_names_file_and_line(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=rf"^{ali}:2: alignment point 3-1: source position 3 out of range"):
         build_phrase_table(src, tgt, ali, out)
     ali.write_text("0-0 1-1\n0-0 1-1\n1-0 2-1 2-x\n", encoding="utf-8")
-    with pytest.raises(UserError, match=rf"^{ali}:3: bad alignment point '2-x'"):
+    with pytest.raises(UserError, match=rf"^{ali}:3: bad alignment link '2-x'"):
         build_phrase_table(src, tgt, ali, out)
     # through the CLI: one line on stderr, exit status 2, nothing written
     with pytest.raises(SystemExit) as exc:

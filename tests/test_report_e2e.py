@@ -7,7 +7,7 @@ import os
 import subprocess
 from html.parser import HTMLParser
 
-from tests.conftest import ROOT, make_tiny_corpus
+from tests.helpers import ROOT, make_tiny_corpus
 
 
 class _Images(HTMLParser):
@@ -47,6 +47,11 @@ def test_make_report_end_to_end(tmp_path):
     assert int(dom[("pbsmt", "coco")]["n"]) == 25
     rare = list(csv.DictReader((out / "rare_words.csv").open(encoding="utf-8")))
     assert {r["system"] for r in rare} == {"pbsmt", "rnnenc", "rnnsearch"}
+    in_results = {(row["system"], row["bucket"]): row for row in rows if row["experiment"] == "rare_words"}
+    assert len(in_results) == len(rare)
+    for r in rare:  # the same numbers in results.csv: F × 100, n = the bucket's reference words
+        row = in_results[(r["system"], r["bucket"])]
+        assert abs(float(row["bleu"]) - 100 * float(r["f1"])) <= 0.006 and int(row["n"]) == int(r["ref_words"])
     assert int(overall["pbsmt"]["n"]) == 40
     for row in overall.values():  # the bootstrap interval brackets the corpus BLEU
         assert float(row["ci_low"]) <= float(row["bleu"]) <= float(row["ci_high"])

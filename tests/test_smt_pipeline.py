@@ -10,7 +10,7 @@ from data.io import UserError, read_lines
 from smt import pipeline
 from smt.pipeline import Log, Step, word_alignment
 from smt.tune import main as tune_main, read_weights
-from tests.conftest import make_tiny_corpus
+from tests.helpers import make_tiny_corpus
 
 
 def _files(run_dir):
@@ -199,3 +199,28 @@ def test_learning_curve_point_reuses_tuned_weights(tiny_run):
     assert scores["train_size"] == 100 and "bleu_test_default" not in scores
     assert not (sub / "test.default.hyp").exists()
     assert len(read_lines(sub / "alignments" / "train.gdfa")) == 100
+
+
+def test_lexicalised_reordering_system(tiny_run):
+    """`--reordering msd-bidirectional-fe`: a reordering table of the phrase table's pairs, 14 MERT-tuned
+    weights, and the beam sweep's decoder picks the table up from the weights."""
+    from compare.beam import pbsmt_decoder
+    from data.profiles import get
+    from smt.phrases import read_phrase_table, read_reordering_table
+    root, corpus, argv, run_dir = tiny_run
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MT_BUILD_DIR", str(root / "build"))
+        mp.setenv("MT_RUNS_DIR", str(root / "runs"))
+        mp.setenv("MT_NO_PROGRESS", "1")
+        assert pipeline.main([*argv, "--system", "pbsmt-msd", "--reordering", "msd-bidirectional-fe"]) == 0
+    d = root / "runs" / "tiny" / "de-en" / "pbsmt-msd"
+    pt, rt = read_phrase_table(d / "phrase-table.gz"), read_reordering_table(d / "reordering-table.gz")
+    assert len(rt) == sum(len(o) for o in pt.values()) and all((f, o.e) in rt for f, opts in pt.items() for o in opts)
+    w = json.loads((d / "weights.json").read_text())
+    assert len(w["weights"]) == 14 and w["features"][8:11] == ["lr_prev_mono", "lr_prev_swap", "lr_prev_disc"]
+    scores = json.loads((d / "scores.json").read_text())
+    assert scores["settings"]["reordering"] == "msd-bidirectional-fe" and 0 < scores["bleu"] <= 100
+    assert "reordering" not in json.loads((run_dir / "scores.json").read_text())["settings"]  # distance-only as before
+    assert not (run_dir / "reordering-table.gz").exists()
+    src = [line.split() for line in read_lines(corpus / "test.de")][:3]
+    assert pbsmt_decoder(d, get("tiny", "smt"), src).lexicalised and not pbsmt_decoder(run_dir, get("tiny", "smt"), src).lexicalised

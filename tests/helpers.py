@@ -1,0 +1,32 @@
+"""Helpers the tests share (imported by test modules; fixtures are in conftest.py): the repository
+root, the ``../shared/data`` folder, reading the head of a gzip file and a tiny real corpus."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: ``../shared/data`` beside the repository (CI has it too): Multi30k and the Hansards trial set
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def head_gz(path: Path, n: int, skip: int = 0) -> list[str]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        lines = [line.rstrip("\n") for line in fh]
+    return lines[skip:skip + n]
+
+
+def make_tiny_corpus(directory: Path, n_train: int = 200, n_dev: int = 30, n_test: int = 30,
+                     src: str = "de", tgt: str = "en", n_ood: int = 0) -> Path:
+    """A small real corpus from Multi30k: {train,dev,test}.{src,tgt} in ``directory`` (and, with
+    ``n_ood``, the out-of-domain COCO captions as the extra test set ``test-coco``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    m = SHARED / "multi30k"
+    for lang in (src, tgt):
+        (directory / f"train.{lang}").write_text("\n".join(head_gz(m / f"train.{lang}.gz", n_train)) + "\n", encoding="utf-8")
+        (directory / f"dev.{lang}").write_text("\n".join(head_gz(m / f"val.{lang}.gz", n_dev)) + "\n", encoding="utf-8")
+        (directory / f"test.{lang}").write_text("\n".join(head_gz(m / f"test_2016_flickr.{lang}.gz", n_test)) + "\n", encoding="utf-8")
+        if n_ood:
+            (directory / f"test-coco.{lang}").write_text("\n".join(head_gz(m / f"test_2017_mscoco.{lang}.gz", n_ood)) + "\n",
+                                                         encoding="utf-8")
+    return directory
