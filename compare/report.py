@@ -955,28 +955,38 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
         study.att_align = alignment.attention_vs_aligner(systems["rnnsearch"].dir, systems["pbsmt"].dir,
                                                          read_attention(systems["rnnsearch"].dir / "attention.npz"))
     study.domain = domain_table(p, systems, results, int(rep.get("bootstrap", 1000)))
-    if len(study.domain):
-        results = pd.concat([results, pd.DataFrame(
-            [{"experiment": "domain", "system": r["system"], "bucket": r["test set"], "vocab_size": None,
-              "train_size": None, "bleu": r["BLEU"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"]}
-             for _, r in study.domain.iterrows()], columns=RESULT_COLUMNS)], ignore_index=True)
-    if len(study.beam):
-        results = pd.concat([results, pd.DataFrame(
-            [{"experiment": "beam", "system": r["system"], "bucket": r["setting"], "vocab_size": None, "train_size": None,
-              "bleu": r["bleu"], "ci_low": None, "ci_high": None, "n": r["n"]} for _, r in study.beam.iterrows()],
-            columns=RESULT_COLUMNS)], ignore_index=True)
-    if len(study.rare_words):
-        results = pd.concat([results, pd.DataFrame(
-            [{"experiment": "rare_words", "system": r["system"], "bucket": r["bucket"], "vocab_size": None,
-              "train_size": None, "bleu": round(100 * r["f1"], 2), "ci_low": None, "ci_high": None, "n": r["ref_words"]}
-             for _, r in study.rare_words.iterrows()], columns=RESULT_COLUMNS)], ignore_index=True)
-    study.results = results
+    study.results = results = pd.concat([results, _analysis_rows(study)], ignore_index=True)
     study.length_ratio = length_ratio_table(systems, buckets, tgt_tok)
 
     out.mkdir(parents=True, exist_ok=True)
     attn_figs = attention_figures(systems, src_tok, out)  # first: it validates its inputs
+    images = _plots(study, out, f"{p.name} {p.src}→{p.tgt}")
+    _write_tables(study, out)
+    page = render(study, corpus_manifest=p.manifest, src_raw=src_raw, refs=refs,
+                  lengths=bk.source_lengths(src_tok), images=images, attn_figs=attn_figs, fingerprint=fp)
+    with atomic_write(out / "index.html") as fh:
+        fh.write(page)
+    print(f"report: {out / 'index.html'} ({len(systems)} systems, {time.time() - t0:.1f} s)", flush=True)
+    return out / "index.html"
+
+
+def _analysis_rows(study: Study) -> pd.DataFrame:
+    """The results.csv rows of the domain, beam and rare-words analyses (RESULT_DOC)."""
+    rows = [{"experiment": "domain", "system": r["system"], "bucket": r["test set"], "vocab_size": None,
+             "train_size": None, "bleu": r["BLEU"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"]}
+            for _, r in study.domain.iterrows()]
+    rows += [{"experiment": "beam", "system": r["system"], "bucket": r["setting"], "vocab_size": None, "train_size": None,
+              "bleu": r["bleu"], "ci_low": None, "ci_high": None, "n": r["n"]} for _, r in study.beam.iterrows()]
+    rows += [{"experiment": "rare_words", "system": r["system"], "bucket": r["bucket"], "vocab_size": None,
+              "train_size": None, "bleu": round(100 * r["f1"], 2), "ci_low": None, "ci_high": None, "n": r["ref_words"]}
+             for _, r in study.rare_words.iterrows()]
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def _plots(study: Study, out: Path, tag: str) -> dict[str, bytes]:
+    """Every picture of the page (PNG bytes by section; PNG + SVG files in ``out``)."""
+    results, significance, systems = study.results, study.significance, study.systems
     images: dict[str, bytes] = {}
-    tag = f"{p.name} {p.src}→{p.tgt}"
     if (results["experiment"] == "length").any():
         images["length"] = plots.length_curve(results[results["experiment"] == "length"], out / "bleu_vs_length",
                                               f"BLEU vs source length — {tag}")
@@ -999,25 +1009,16 @@ def build_report(p, runs_dir: str | Path, report_dir: str | Path, profile: str, 
     if study.rare_words is not None and len(study.rare_words):
         images["rare_words"] = plots.rare_words_curve(study.rare_words, out / "word_f_by_frequency",
                                                       f"Word F-measure by training frequency — {tag}")
+    return images
 
-    with atomic_write(out / "results.csv") as fh:
-        results.to_csv(fh, index=False, float_format="%.4f")
-    with atomic_write(out / "significance.csv") as fh:
-        significance.to_csv(fh, index=False, float_format="%.6g")
-    with atomic_write(out / "vocab.csv") as fh:
-        vocab_table.to_csv(fh, index=False)
-    with atomic_write(out / "rare_words.csv") as fh:
-        study.rare_words.to_csv(fh, index=False)
-    with atomic_write(out / "beam.csv") as fh:
-        study.beam.to_csv(fh, index=False)
-    with atomic_write(out / "domain.csv") as fh:
-        study.domain.to_csv(fh, index=False)
-    page = render(study, corpus_manifest=p.manifest, src_raw=src_raw, refs=refs,
-                  lengths=bk.source_lengths(src_tok), images=images, attn_figs=attn_figs, fingerprint=fp)
-    with atomic_write(out / "index.html") as fh:
-        fh.write(page)
-    print(f"report: {out / 'index.html'} ({len(systems)} systems, {time.time() - t0:.1f} s)", flush=True)
-    return out / "index.html"
+
+def _write_tables(study: Study, out: Path) -> None:
+    """results.csv and the analyses' own tables, each written atomically."""
+    for name, df, fmt in (("results.csv", study.results, "%.4f"), ("significance.csv", study.significance, "%.6g"),
+                          ("vocab.csv", study.vocab_table, None), ("rare_words.csv", study.rare_words, None),
+                          ("beam.csv", study.beam, None), ("domain.csv", study.domain, None)):
+        with atomic_write(out / name) as fh:
+            df.to_csv(fh, index=False, float_format=fmt)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
