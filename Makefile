@@ -1,6 +1,7 @@
 # The whole suite through Make. Variables: CORPUS (bible | multi30k | a directory), SRC, TGT, PROFILE (quick | full | tiny),
 # JOBS (systems trained at once by `make report`: auto = cores / THREADS), THREADS (per system, every stage: torch threads
-# for NMT, decoder processes for SMT; NMT results depend on it in the last bits, not on JOBS).
+# for NMT, decoder processes for SMT; NMT results depend on it in the last bits, not on JOBS), REORDERING (make smt:
+# distance | msd-bidirectional-fe; default: the profile's).
 # Every target runs `setup` first; every stage is incremental (finished artifacts are reused).
 CORPUS  ?= bible
 SRC     ?=
@@ -8,6 +9,7 @@ TGT     ?=
 PROFILE ?= quick
 JOBS    ?= auto
 THREADS ?=
+REORDERING ?=
 PY      := .venv/bin/python
 CORPUS_ARGS := --corpus "$(CORPUS)" $(if $(SRC),--src $(SRC)) $(if $(TGT),--tgt $(TGT))
 ARGS    := $(CORPUS_ARGS) --profile $(PROFILE)
@@ -16,7 +18,7 @@ ARGS    := $(CORPUS_ARGS) --profile $(PROFILE)
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
-	@echo "  variables: CORPUS=$(CORPUS) SRC=$(SRC) TGT=$(TGT) PROFILE=$(PROFILE) JOBS=$(JOBS) THREADS=$(THREADS)"
+	@echo "  variables: CORPUS=$(CORPUS) SRC=$(SRC) TGT=$(TGT) PROFILE=$(PROFILE) JOBS=$(JOBS) THREADS=$(THREADS) REORDERING=$(REORDERING)"
 	@echo "  profiles:  quick (default: the trained bible study, ~1 h on 2 cores), full (Multi30k, paper-like sizes), tiny (tests; NMT untrained)"
 
 setup: ## create .venv (torch CPU first, pinned packages) and build KenLM lmplz/build_binary into tools/bin
@@ -26,7 +28,7 @@ data: setup ## prepare the corpus (NFC, Moses tokenise + truecase, clean) and pr
 	$(PY) -m data prepare $(CORPUS_ARGS)
 
 smt: setup ## phrase-based SMT: align, phrase table, KenLM, MERT, translate test -> runs/<corpus>/<src>-<tgt>/pbsmt
-	$(PY) -m smt train $(ARGS) $(if $(THREADS),--processes $(THREADS))
+	$(PY) -m smt train $(ARGS) $(if $(THREADS),--processes $(THREADS)) $(if $(REORDERING),--reordering $(REORDERING))
 
 nmt: setup ## RNN NMT: rnnenc and rnnsearch -> runs/<corpus>/<src>-<tgt>/{rnnenc,rnnsearch}
 	$(PY) -m nmt train $(ARGS) --arch rnnenc $(if $(THREADS),--threads $(THREADS))
