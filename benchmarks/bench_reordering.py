@@ -79,9 +79,16 @@ def main() -> int:
           "(1,000 resamples) of msd over distance. Dev: MERT's tuned dev BLEU (tuning sentences); speed: test "
           "decoding, sentences/s.\n",
           "| corpus | case | distance | msd | Δ | p | dev (dist / msd) | sent/s (dist / msd) |",
-          "|---|---|---:|---:|---:|---:|---|---|", *rows, ""]
-    (ROOT / "runs" / "bench").mkdir(parents=True, exist_ok=True)
-    with atomic_write(ROOT / "runs" / "bench" / "reordering.md") as fh:
+          "|---|---|---:|---:|---:|---:|---|---|"]
+    bench = ROOT / "runs" / "bench"
+    bench.mkdir(parents=True, exist_ok=True)
+    for corpus in corpora:  # rows per corpus, so that a run on one corpus keeps the other's
+        with atomic_write(bench / f"reordering-{corpus}.rows") as fh:
+            fh.write("\n".join(r for r in rows if r.startswith(f"| {corpus} ")) + "\n")
+    all_rows = [line for c in CORPORA if (bench / f"reordering-{c}.rows").is_file()
+                for line in (bench / f"reordering-{c}.rows").read_text(encoding="utf-8").splitlines() if line]
+    md += [*all_rows, ""]
+    with atomic_write(bench / "reordering.md") as fh:
         fh.write("\n".join(md))
     print("\n".join(md))
     return 0
