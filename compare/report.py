@@ -42,7 +42,7 @@ from compare import plots
 from compare import rare_words as rw
 from compare.score import sentence_stats, unk_rate
 from compare.significance import ALPHA, bootstrap_ci, paired_bootstrap, resample_weights
-from data import pharaoh
+from data import pharaoh, runfolder
 from data.io import UserError, check_line_counts, plain_doc, atomic_write, progress, read_json, read_lines, read_tokenized, sha256_file
 from data.profiles import SEED, get
 
@@ -353,17 +353,13 @@ def findings(sig: pd.DataFrame, buckets: Sequence[bk.Bucket]) -> list[str]:
 # the page
 # --------------------------------------------------------------------------------------------
 
-#: The tokenised (pre-post-processing) output of a run folder: NMT writes test.tok.hyp, the PBSMT
-#: pipeline test.tuned.tok.
-TOK_HYP_NAMES = ("test.tok.hyp", "test.tuned.tok")
-
-
 def tokenised_output(s: System) -> list[list[str]] | None:
-    for name in TOK_HYP_NAMES:
-        if (s.dir / name).is_file():
-            lines = read_lines(s.dir / name, allow_empty_file=True)
-            return [line.split() for line in lines] if len(lines) == len(s.hyps) else None
-    return None
+    """The system's tokenised (pre-post-processing) test output (:data:`data.runfolder.TEST_TOK`), or None."""
+    path = runfolder.tokenised_output_path(s.dir)
+    if path is None:
+        return None
+    lines = read_lines(path, allow_empty_file=True)
+    return [line.split() for line in lines] if len(lines) == len(s.hyps) else None
 
 
 def rare_words_table(systems: dict[str, System], tgt_tok: Sequence[str], train_tgt: Sequence[Sequence[str]]) -> pd.DataFrame:
@@ -624,7 +620,7 @@ def attention_figures(systems: dict[str, System], src_tok: Sequence[str], out_di
     """RNNsearch attention (``attention.npz``) beside the PBSMT alignment (``test.align``) for a few sentences.
 
     The SMT side needs ``test.align`` (Pharaoh source-target links) and the tokenised output
-    (``test.tok.hyp``, or the SMT pipeline's ``test.tuned.tok``), one line per test sentence.
+    (:data:`data.runfolder.TEST_TOK`), one line per test sentence.
     """
     s = systems.get("rnnsearch")
     if s is None or not (s.dir / "attention.npz").is_file():
@@ -633,7 +629,7 @@ def attention_figures(systems: dict[str, System], src_tok: Sequence[str], out_di
     p = systems.get("pbsmt")
     align = tok_hyp = None
     if p is not None and (p.dir / "test.align").is_file():
-        tok_path = next((p.dir / n for n in ("test.tok.hyp", "test.tuned.tok") if (p.dir / n).is_file()), None)
+        tok_path = runfolder.tokenised_output_path(p.dir)
         if tok_path is not None:
             align = read_lines(p.dir / "test.align", allow_empty_file=True)
             tok_hyp = read_lines(tok_path, allow_empty_file=True)
@@ -757,7 +753,7 @@ def _rare_words(s: Study, v: _Page) -> list[str]:
              "the output words (clipped matches within each sentence, tokenised text). "
              "In <code>rare_words.csv</code>.</p>"]
     if "rare_words" not in v.images:
-        return parts + ["<p><em>No tokenised outputs (test.tok.hyp / test.tuned.tok).</em></p>"]
+        return parts + ["<p><em>No tokenised outputs (test.tok.hyp).</em></p>"]
     parts.append(_img(v.images["rare_words"], "word F-measure by training frequency"))
     rwt = s.rare_words.pivot(index="bucket", columns="system", values="f1")
     rwt = rwt.reindex([b for _, _, b in rw.FREQ_BUCKETS])

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from compare.score import bleu, write_scores
-from data import profiles
+from data import profiles, runfolder
 from data.io import UserError, check_line_counts, atomic_write, progress, read_lines, read_tokenized, sha256_file, write_json, write_lines
 from nmt.bpe import BPE, merge_subwords
 from nmt.config import TrainConfig
@@ -497,14 +497,14 @@ class TrainManager:
         decode_s = time.time() - t0
         unit_hyps = [self.tgt_vocab.decode(h) for h in hyps]              # words, or BPE units
         tok_hyps = [self.to_words(h) for h in unit_hyps] if self.to_words else unit_hyps
-        write_lines(run_dir / "test.tok.hyp", [" ".join(h) for h in tok_hyps])
-        write_lines(run_dir / "test.hyp", p.postprocess([" ".join(h) for h in tok_hyps]))
+        write_lines(run_dir / runfolder.TEST_TOK, [" ".join(h) for h in tok_hyps])
+        write_lines(run_dir / runfolder.TEST_HYP, p.postprocess([" ".join(h) for h in tok_hyps]))
         n_hyp_tok = sum(len(h) for h in unit_hyps)
         hyp_unk = sum(t == UNK_TOKEN for h in unit_hyps for t in h) / max(n_hyp_tok, 1)
         unk = self.unk
         write_lines(run_dir / "test.unk_rate", ["side\tunk_rate", f"src\t{unk['test']['src']}",
                                                 f"ref\t{unk['test']['tgt']}", f"hyp\t{round(hyp_unk, 5)}"])
-        _save_attention(run_dir / "attention.npz", self.test_src, unit_hyps, atts)  # over the units the model saw
+        _save_attention(run_dir / runfolder.ATTENTION, self.test_src, unit_hyps, atts)  # over the units the model saw
         settings = self.settings
         res = write_scores(
             run_dir, p.ref("test"), settings=settings, corpus=p.name, corpus_hash=p.manifest["hash"], arch=cfg.arch,

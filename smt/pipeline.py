@@ -14,8 +14,8 @@ tune        MERT (:mod:`smt.tune`, Och 2003) on the first                ``weigh
             ``tune_dev_size`` dev sentences; its first decoder run        ``dev.{default,tuned}.{tok,hyp}``
             (DEFAULT weights) and its run at the returned weights
             (TUNED) give the dev BLEU, on those tuning sentences
-test        decode test with the DEFAULT and the TUNED weights;          ``test.{default,tuned}.tok``,
-            detokenise + recase (``Prepared.postprocess``)              ``test.default.hyp``, ``test.hyp``,
+test        decode test with the DEFAULT and the TUNED weights;          ``test.default.{tok,hyp}``,
+            detokenise + recase (``Prepared.postprocess``)              ``test.tok.hyp``, ``test.hyp``,
                                                                         ``test.align``
 score       :func:`compare.score.write_scores` with all the meta        ``scores.json``
 ==========  ==========================================================  ===============================
@@ -42,7 +42,7 @@ from typing import Callable
 
 import numpy as np
 
-from data import pharaoh
+from data import pharaoh, runfolder
 from data.io import UserError, read_json, read_lines, read_tokenized, run_folder_lock, sha256_file, write_json, write_lines
 from data.prepare import Prepared, add_corpus_args, prepared_from_args
 from data.profiles import SEED, get as get_profile, section_hash
@@ -425,8 +425,9 @@ class SMTTraining:
 
     def _decode_test_with(self, which: str, w, wfile: Path | None, split: str = "test") -> None:
         out, p = self.out, self.p
-        tok_path = out / f"{split}.{which}.tok"
-        hyp_path = out / "test.hyp" if which == "tuned" else out / f"{split}.{which}.hyp"
+        # the tuned system's outputs are the run folder's (data/runfolder.py); the default weights' beside them
+        tok_path = out / runfolder.TEST_TOK if which == "tuned" else out / f"{split}.{which}.tok"
+        hyp_path = out / runfolder.TEST_HYP if which == "tuned" else out / f"{split}.{which}.hyp"
         with_alignment = which == "tuned"        # the report's SMT word alignment: of the system's output
         artifacts = [tok_path, hyp_path] + ([out / "test.align"] if with_alignment else [])
         inputs = {**self.model_inputs, "src": p.file(split, "src"), "ref": p.ref(split)}

@@ -252,7 +252,7 @@ def fake_study(tmp_path_factory):
     tr_src, tr_tgt = read_lines(p.file("train", "src")), read_lines(p.file("train", "tgt"))
     n_train = len(tr_src)
     pb = _fake_system(p, runs, "pbsmt", corrupt(ref_tok, 0.25, 1), 1, train_size=n_train)
-    write_lines(pb / "test.tuned.tok", corrupt(ref_tok, 0.25, 1))  # the SMT pipeline's tokenised output
+    write_lines(pb / "test.tuned.tok", corrupt(ref_tok, 0.25, 1))  # tokenised output, under the name older PBSMT runs used
     write_lines(pb / "test.align", [" ".join(f"{i}-{i}" for i in range(min(len(s.split()), len(h.split()))))
                                     for s, h in zip(src_tok, corrupt(ref_tok, 0.25, 1))])
     _fake_system(p, runs, "rnnenc", corrupt(ref_tok, 0.6, 2), 2, train_size=n_train)

@@ -65,7 +65,7 @@ def test_pipeline_tiny_end_to_end_and_incremental(tiny_run, capsys):
     # the source sentence and the tokenised hypothesis
     assert len(read_lines(run_dir / "alignments" / "train.gdfa")) == scores["train_size"]
     src_tok = read_lines(isolated / "build" / "tiny" / "de-en" / "test.de")
-    hyp_tok = read_lines(run_dir / "test.tuned.tok")
+    hyp_tok = read_lines(run_dir / "test.tok.hyp")
     aligns = read_lines(run_dir / "test.align")
     assert len(aligns) == 30
     covered = total = 0
