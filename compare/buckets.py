@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from data.io import read_lines
 
 from data.io import UserError
 
@@ -100,6 +101,4 @@ def unk_free(token_lines: Sequence[Sequence[str]], vocab: set[str]) -> np.ndarra
 
 def read_vocab(path) -> set[str]:
     """The words of a vocabulary file: the first whitespace field of each non-empty line."""
-    from data.io import read_lines
-
     return {line.split()[0] for line in read_lines(path) if line.strip()}

@@ -36,6 +36,8 @@ from typing import Callable, Sequence
 
 from compare import analysis_cache as cache
 from data.io import UserError, die_with_parent, plain_doc, read_json
+from data.corpus import DEFAULT_PAIRS
+from data.prepare import add_corpus_args, prepared_from_args, runs_root
 from data.profiles import get, section_hash
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,8 +130,6 @@ def analysis_jobs(p, base: Path, corpus: str, profile: str) -> list[Job]:
 def corpus_arg(corpus: str) -> str:
     """The ``--corpus`` value for the subprocesses: a directory corpus as an absolute path (they run in
     the repository root), a built-in name as is."""
-    from data.corpus import DEFAULT_PAIRS
-
     return str(Path(corpus).resolve()) if corpus not in DEFAULT_PAIRS and Path(corpus).is_dir() else corpus
 
 
@@ -322,8 +322,8 @@ def estimate(jobs: Sequence[Job], profile: str, train_total: int, threads: int, 
     ``n_jobs`` at a time in plan order. The probe takes a few seconds per NMT architecture."""
     import torch  # the probe needs torch; the rest of the study module does not
 
-    from nmt.model import ModelConfig
-    from nmt.throughput import matmul_peak, probe
+    from nmt.model import ModelConfig  # with torch: only for the probe
+    from nmt.throughput import matmul_peak, probe  # idem
 
     nmt_cfg, smt_cfg = get(profile, "nmt"), get(profile, "smt")
     torch.set_num_threads(max(1, threads))
@@ -430,7 +430,6 @@ def train_missing(args, p, analyse: bool = False) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m compare experiments``: train what is missing (no report)."""
-    from data.prepare import add_corpus_args, prepared_from_args, runs_root
 
     ap = argparse.ArgumentParser(prog="python -m compare experiments", description=plain_doc(__doc__),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -38,12 +38,15 @@ import numpy as np
 import pandas as pd
 
 from compare import buckets as bk
+from compare import experiments, wins
 from compare import plots
 from compare import rare_words as rw
 from compare.score import sentence_stats, unk_rate
 from compare.significance import ALPHA, bootstrap_ci, paired_bootstrap, resample_weights
 from data import pharaoh, runfolder
+from data.corpus import ROOT
 from data.io import UserError, check_line_counts, plain_doc, atomic_write, progress, read_json, read_lines, read_tokenized, sha256_file
+from data.prepare import add_corpus_args, prepared_from_args, runs_root
 from data.profiles import SEED, get
 
 #: Columns of results.csv, in this order.
@@ -170,6 +173,59 @@ def _row(experiment, system, bucket, iv, vocab_size=None, train_size=None) -> di
             "train_size": train_size, "bleu": iv.bleu, "ci_low": iv.ci_low, "ci_high": iv.ci_high, "n": iv.n}
 
 
+def _vocab_curve(systems: dict[str, System], src_tok: Sequence[str], tgt_tok: Sequence[str], main_k: int | None,
+                 n_boot: int, weights, w_all, rows: list[dict], sig: list[dict]) -> list[dict]:
+    """The vocabulary experiment (Bahdanau et al. 2015, Table 1): BLEU of each shortlist model on all
+    sentences and on those without unknown words (and PBSMT's on the same subsets, with a paired
+    test); appends to ``rows`` / ``sig`` and returns the vocab.csv rows. ``weights(key, n)`` gives the
+    shared bootstrap resamples of a subset."""
+    vocab_rows = []
+    src_toks = [line.split() for line in src_tok]
+    tgt_toks = [line.split() for line in tgt_tok]
+    vocab_models = [(s.size, s) for s in systems.values() if s.family == "rnnsearch" and s.kind == "v"]
+    main_bpe = "rnnsearch" in systems and (systems["rnnsearch"].dir / "bpe.codes").is_file()
+    if "rnnsearch" in systems and main_k and not main_bpe and not any(k == main_k for k, _ in vocab_models):
+        vocab_models.append((int(main_k), systems["rnnsearch"]))
+    for k, s in sorted(vocab_models, key=lambda t: t[0]):
+        vs, vt = s.dir / "vocab.src.txt", s.dir / "vocab.tgt.txt"
+        rows.append(_row("vocab", s.name, "all", bootstrap_ci(s.stats, n_boot, SEED, w_all), vocab_size=k,
+                         train_size=s.train_size))
+        if not (vs.is_file() and vt.is_file()):
+            continue
+        vsrc, vtgt = bk.read_vocab(vs), bk.read_vocab(vt)
+        keep = bk.unk_free(src_toks, vsrc) & bk.unk_free(tgt_toks, vtgt)
+        idx = np.flatnonzero(keep)
+        w = weights(("vocab", k), len(idx))
+        rows.append(_row("vocab", s.name, "no-unk", bootstrap_ci(s.stats[idx], n_boot, SEED, w), vocab_size=k,
+                         train_size=s.train_size))
+        if "pbsmt" in systems and len(idx):
+            p = systems["pbsmt"]
+            rows.append(_row("vocab", "pbsmt", "no-unk", bootstrap_ci(p.stats[idx], n_boot, SEED, w), vocab_size=k,
+                             train_size=p.train_size))
+            r = paired_bootstrap(s.stats[idx], p.stats[idx], n_boot, SEED, w)
+            sig.append({"experiment": "vocab", "bucket": f"no-unk K={k}", "system_a": s.name, "system_b": "pbsmt", **r.as_dict()})
+        n_src = sum(len(t) for t in src_toks) or 1
+        n_tgt = sum(len(t) for t in tgt_toks) or 1
+        vocab_rows.append({
+            "system": s.name, "K": k, "vocab.src": len(vsrc), "vocab.tgt": len(vtgt),
+            "source OOV rate": round(sum(t not in vsrc for ts in src_toks for t in ts) / n_src, 4),
+            "reference OOV rate": round(sum(t not in vtgt for ts in tgt_toks for t in ts) / n_tgt, 4),
+            "output <unk> rate": unk_rate(s.hyps),
+            "no-unk sentences": int(len(idx)),
+        })
+    if main_bpe and vocab_models:  # the open-vocabulary point beside the word shortlists
+        s = systems["rnnsearch"]
+        units = s.dir / "vocab.tgt.txt"
+        vocab_rows.append({"system": "rnnsearch (BPE units)", "K": len(bk.read_vocab(units)) if units.is_file() else None,
+                           "vocab.src": None, "vocab.tgt": None, "source OOV rate": 0.0, "reference OOV rate": 0.0,
+                           "output <unk> rate": unk_rate(s.hyps), "no-unk sentences": len(s.hyps)})
+        rows.append(_row("vocab", "rnnsearch", "bpe", bootstrap_ci(s.stats, n_boot, SEED, w_all), train_size=s.train_size))
+    if "pbsmt" in systems and vocab_models:
+        rows.append(_row("vocab", "pbsmt", "all", bootstrap_ci(systems["pbsmt"].stats, n_boot, SEED, w_all),
+                         train_size=systems["pbsmt"].train_size))
+    return vocab_rows
+
+
 def analyse(systems: dict[str, System], src_tok: Sequence[str], tgt_tok: Sequence[str], *, profile: str,
             corpus_train_size: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[bk.Bucket], str]:
     """results, significance, vocab table, buckets and the bucketing rule text."""
@@ -217,51 +273,8 @@ def analyse(systems: dict[str, System], src_tok: Sequence[str], tgt_tok: Sequenc
             sig.append({"experiment": "length", "bucket": b.label, "system_a": a, "system_b": b_, **r.as_dict()})
 
     # --- vocabulary curve (Bahdanau et al. 2015, Table 1: "sentences without unknown words") ---
-    vocab_rows = []
-    src_toks = [line.split() for line in src_tok]
-    tgt_toks = [line.split() for line in tgt_tok]
-    main_k = get(profile, "nmt").get("vocab_size")
-    vocab_models = [(s.size, s) for s in systems.values() if s.family == "rnnsearch" and s.kind == "v"]
-    main_bpe = "rnnsearch" in systems and (systems["rnnsearch"].dir / "bpe.codes").is_file()
-    if "rnnsearch" in systems and main_k and not main_bpe and not any(k == main_k for k, _ in vocab_models):
-        vocab_models.append((int(main_k), systems["rnnsearch"]))
-    for k, s in sorted(vocab_models, key=lambda t: t[0]):
-        vs, vt = s.dir / "vocab.src.txt", s.dir / "vocab.tgt.txt"
-        rows.append(_row("vocab", s.name, "all", bootstrap_ci(s.stats, n_boot, SEED, w_all), vocab_size=k,
-                         train_size=s.train_size))
-        if not (vs.is_file() and vt.is_file()):
-            continue
-        vsrc, vtgt = bk.read_vocab(vs), bk.read_vocab(vt)
-        keep = bk.unk_free(src_toks, vsrc) & bk.unk_free(tgt_toks, vtgt)
-        idx = np.flatnonzero(keep)
-        w = weights(("vocab", k), len(idx))
-        rows.append(_row("vocab", s.name, "no-unk", bootstrap_ci(s.stats[idx], n_boot, SEED, w), vocab_size=k,
-                         train_size=s.train_size))
-        if "pbsmt" in systems and len(idx):
-            p = systems["pbsmt"]
-            rows.append(_row("vocab", "pbsmt", "no-unk", bootstrap_ci(p.stats[idx], n_boot, SEED, w), vocab_size=k,
-                             train_size=p.train_size))
-            r = paired_bootstrap(s.stats[idx], p.stats[idx], n_boot, SEED, w)
-            sig.append({"experiment": "vocab", "bucket": f"no-unk K={k}", "system_a": s.name, "system_b": "pbsmt", **r.as_dict()})
-        n_src = sum(len(t) for t in src_toks) or 1
-        n_tgt = sum(len(t) for t in tgt_toks) or 1
-        vocab_rows.append({
-            "system": s.name, "K": k, "vocab.src": len(vsrc), "vocab.tgt": len(vtgt),
-            "source OOV rate": round(sum(t not in vsrc for ts in src_toks for t in ts) / n_src, 4),
-            "reference OOV rate": round(sum(t not in vtgt for ts in tgt_toks for t in ts) / n_tgt, 4),
-            "output <unk> rate": unk_rate(s.hyps),
-            "no-unk sentences": int(len(idx)),
-        })
-    if main_bpe and vocab_models:  # the open-vocabulary point beside the word shortlists
-        s = systems["rnnsearch"]
-        units = s.dir / "vocab.tgt.txt"
-        vocab_rows.append({"system": "rnnsearch (BPE units)", "K": len(bk.read_vocab(units)) if units.is_file() else None,
-                           "vocab.src": None, "vocab.tgt": None, "source OOV rate": 0.0, "reference OOV rate": 0.0,
-                           "output <unk> rate": unk_rate(s.hyps), "no-unk sentences": len(s.hyps)})
-        rows.append(_row("vocab", "rnnsearch", "bpe", bootstrap_ci(s.stats, n_boot, SEED, w_all), train_size=s.train_size))
-    if "pbsmt" in systems and vocab_models:
-        rows.append(_row("vocab", "pbsmt", "all", bootstrap_ci(systems["pbsmt"].stats, n_boot, SEED, w_all),
-                         train_size=systems["pbsmt"].train_size))
+    vocab_rows = _vocab_curve(systems, src_tok, tgt_tok, get(profile, "nmt").get("vocab_size"), n_boot, weights, w_all,
+                              rows, sig)
 
     # --- learning curve (Koehn & Knowles 2017) ---
     for fam in ("pbsmt", "rnnsearch"):
@@ -438,8 +451,6 @@ def wins_analysis(systems: dict[str, System], refs: Sequence[str], src_raw: Sequ
                   k: int = 3, top: int = 10) -> list[dict]:
     """For every pair of main systems: the sentences each wins most (sentence chrF) and the n-grams
     each gets right and the other wrong most often (compare/wins.py)."""
-    from compare import wins
-
     mains = main_systems(systems)
     chrf = {n: wins.sentence_chrf(systems[n].hyps, refs) for n in mains}
     tok = {n: tokenised_output(systems[n]) for n in mains}
@@ -1018,10 +1029,6 @@ def _write_tables(study: Study, out: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from compare import experiments
-    from data.corpus import ROOT
-    from data.prepare import add_corpus_args, prepared_from_args, runs_root
-
     ap = argparse.ArgumentParser(prog="python -m compare report", description=plain_doc(__doc__),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_corpus_args(ap)
@@ -1047,7 +1054,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_sweep:  # whatever the study's jobs left (with --no-train: all of it), here
         import torch  # the decoding analyses run the trained models (compare/beam.py, compare/domain.py)
 
-        from compare import analyses
+        from compare import analyses  # imports torch and the decoders; only for the analyses
         base = p.runs_base(args.runs_dir)
         torch.set_num_threads(args.threads or get(args.profile, "report").get("threads", 1))  # as in training
         analyses.run(p, base, args.profile, processes=os.cpu_count() or 1)  # SMT output is the same for any count

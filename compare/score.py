@@ -6,9 +6,12 @@ the standard sacreBLEU setting (13a tokenisation inside BLEU).
 """
 from __future__ import annotations
 
+import argparse
+import json
 import time
 from pathlib import Path
 from typing import Sequence
+import numpy as np
 
 import sacrebleu
 from sacrebleu.metrics import BLEU, CHRF
@@ -97,8 +100,6 @@ def sentence_stats(hyps: Sequence[str], refs: Sequence[str], *, lowercase: bool 
     its rows — exactly ``BLEU().corpus_score`` on that subset. Uses sacreBLEU's own extractor (13a
     tokenisation, same preprocessing) so the numbers are sacreBLEU's.
     """
-    import numpy as np
-
     _check(hyps, refs)
     if not hyps:
         return np.zeros((0, len(STAT_COLUMNS)), dtype=np.int64)
@@ -115,8 +116,6 @@ def bleu_from_stats(stats):
     BP = exp(1 − r/c) if c < r (Papineni et al. 2002, §2.3); an order with no match gets
     pₙ = 1 / (2ᵏ · totalₙ), k counting the zero-match orders so far; no match at all gives 0.
     """
-    import numpy as np
-
     s = np.asarray(stats, dtype=np.float64)
     sys_len, ref_len = s[..., 0], s[..., 1]
     correct, total = s[..., 2:6], s[..., 6:10]
@@ -134,8 +133,6 @@ def bleu_from_stats(stats):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m compare score --hyp F --ref F``: print the scores JSON of a detokenised hypothesis file."""
-    import argparse
-    import json
 
     ap = argparse.ArgumentParser(prog="python -m compare score",
                                  description="Score a detokenised hypothesis file against a raw reference "

@@ -15,6 +15,7 @@ Anything else must be an existing directory following the contract.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -50,8 +51,6 @@ class Corpus:
 
     def hash(self) -> str:
         """SHA-256 over the SHA-256 of every raw file, in split order (the corpus identity)."""
-        import hashlib
-
         h = hashlib.sha256()
         for split in SPLITS:
             for path in self.files[split]:
@@ -59,8 +58,6 @@ class Corpus:
         return h.hexdigest()
 
     def extras_hash(self) -> str:
-        import hashlib
-
         h = hashlib.sha256()
         for name in sorted(self.extra_tests):
             for path in self.extra_tests[name]:

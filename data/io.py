@@ -12,10 +12,12 @@ import contextlib
 import errno
 import gzip
 import hashlib
+import importlib
 import io
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import zlib
@@ -89,7 +91,6 @@ def die_with_parent() -> None:
     elsewhere nothing). Call it in the child (a ``preexec_fn`` or a pool initializer)."""
     try:
         import ctypes  # only for this Linux call
-        import signal
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
@@ -124,8 +125,6 @@ def dispatch(package: str, commands: dict[str, tuple[str, str]], argv: Sequence[
     ``commands`` maps a command to ``(module, one-line description)``; no or an unknown command
     prints the list (exit 0 for ``--help``, else 2).
     """
-    import importlib
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         if argv and argv[0] not in ("-h", "--help"):

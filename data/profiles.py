@@ -16,6 +16,8 @@ changed section makes the study retrain what it changes.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 
 from data.io import UserError
 
@@ -125,8 +127,6 @@ PROFILES: dict[str, dict] = {
 def section_hash(profile: str, section: str) -> str:
     """SHA-256 of one profile section's values: recorded by each trainer in ``scores.json``, so that
     ``make report`` knows a system is stale when the profile it was trained with has changed."""
-    import hashlib  # only here
-    import json
     return hashlib.sha256(json.dumps(get(profile, section), sort_keys=True).encode()).hexdigest()
 
 

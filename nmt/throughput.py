@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from nmt.model import ModelConfig, build_model
 
@@ -46,8 +47,6 @@ def _batch(cfg: ModelConfig, batch_tokens: int, length: int, seed: int = 0):
 
 def flops_per_token(cfg: ModelConfig, length: int = 30, batch: int = 16) -> float:
     """FLOPs of one training step (forward + backward) per target token."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     model = build_model(cfg)
     src, src_len, tgt = _batch(cfg, batch * length, length)
     with FlopCounterMode(display=False) as fc:

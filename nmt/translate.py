@@ -21,8 +21,11 @@ import numpy as np
 import torch
 
 from data.io import HelpFormatter, UserError, check_tokens, progress, read_lines, write_lines
+from data.preprocess import Postprocessor
 from nmt import search
+from nmt.bpe import BPE, merge_subwords
 from nmt.data import ParallelData, make_batches
+from nmt.model import load_checkpoint
 from nmt.search import MAX_LEN_A, MAX_LEN_B, unk_replace
 from nmt.runtime import pick_device, set_threads
 from nmt.vocab import UNK_TOKEN, Vocab
@@ -84,7 +87,7 @@ def load_lex_table(path: str | Path, words: set[str] | None = None) -> dict[str,
         raise UserError(f"{path}: no such lexical table")
     lines = None if path.name.endswith(".gz") else read_lines(path, allow_empty_lines=True)
     if lines is None or (lines and " ||| " in lines[0]):
-        from smt.phrases import read_phrase_table
+        from smt.phrases import read_phrase_table  # the one nmt→smt import (tests/test_imports.py KNOWN): a Moses table
         table = read_phrase_table(path, sources=[[w] for w in sorted(words)] if words is not None else None)
         lex = {}
         for f, options in table.items():
@@ -108,7 +111,6 @@ def _bpe_of(ckpt_path: Path, ckpt: dict):
     """The BPE codes a model was trained with (``bpe.codes`` beside the checkpoint), or ``None``."""
     if not ckpt.get("train_config", {}).get("bpe_merges"):
         return None
-    from nmt.bpe import BPE
     for path in (ckpt_path.parent / "bpe.codes", ckpt.get("bpe_codes")):
         if path and Path(path).is_file():
             return BPE.load(path)
@@ -144,8 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from nmt.model import load_checkpoint
-
     args = build_parser().parse_args(argv)
     if args.beam < 1:
         raise UserError(f"--beam must be at least 1 (got {args.beam})")
@@ -200,11 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = [unk_replace(h, s, np.asarray(a), lex) if a is not None and UNK_TOKEN in h else h
                for h, s, a in zip(out, src_tokens, atts)]
     if bpe is not None:
-        from nmt.bpe import merge_subwords
         out = [merge_subwords(h) for h in out]
     text = [" ".join(h) for h in out]
     if args.postprocess:
-        from data.preprocess import Postprocessor
         lang = args.tgt_lang or ckpt.get("corpus", {}).get("tgt")
         if not lang:
             raise UserError(f"{ckpt_path}: records no target language; give --tgt-lang for --postprocess")

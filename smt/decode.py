@@ -84,6 +84,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import kenlm
 import numpy as np
 
 from data.io import HelpFormatter, UserError, atomic_write, check_tokens, die_with_parent, progress, read_tokenized
@@ -164,7 +165,6 @@ class Decoder:
         self.recombine = bool(recombine)
         self.filter_table = bool(filter_table)
         self.lm = load_lm(self.lm_path)
-        import kenlm
         self._State = kenlm.State
         self._table: dict[tuple[str, ...], list] | None = None   # f -> [(e, 4 log-probs)]
         self._loaded_grams: set[tuple[str, ...]] = set()

@@ -43,6 +43,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import kenlm
+
 from data.io import UserError, read_lines, sha256_text, write_json
 
 #: Where ``make setup`` puts KenLM's estimator binaries.
@@ -199,7 +201,6 @@ def _arpa_counts(arpa: Path) -> dict[str, int]:
 
 def load_lm(path):
     """Load a KenLM model (binary or ARPA) as ``kenlm.Model``; :class:`UserError` if unreadable."""
-    import kenlm
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such language model file")
@@ -211,7 +212,6 @@ def load_lm(path):
 
 def begin_state(model, bos: bool = True):
     """A fresh ``kenlm.State``: after ``<s>`` (``bos``) or with an empty history."""
-    import kenlm
     state = kenlm.State()
     if bos:
         model.BeginSentenceWrite(state)
@@ -222,7 +222,6 @@ def begin_state(model, bos: bool = True):
 
 def score_word(model, state, word: str):
     """``(log10 P(word | state), new_state)`` — one step of KenLM's incremental State API."""
-    import kenlm
     out = kenlm.State()
     return model.BaseScore(state, word, out), out
 

@@ -46,7 +46,13 @@ from data import pharaoh, runfolder
 from data.io import UserError, read_json, read_lines, read_tokenized, run_folder_lock, sha256_file, write_json, write_lines
 from data.prepare import Prepared, add_corpus_args, prepared_from_args
 from data.profiles import SEED, get as get_profile, section_hash
+from compare.score import score, write_scores
+from smt.align import align_corpus
+from smt.decode import Decoder
+from smt.lm import build_lm
+from smt.phrases import build_phrase_table, read_phrase_table
 from smt.reordering import MODELS as REORDERING_MODELS
+from smt.tune import decoder_nbest_fn, mert
 from smt.weights import as_weights, default_weights, feature_names, read_weights, write_weights
 
 #: Bump when a step's behaviour changes so that old artifacts are redone.
@@ -147,7 +153,6 @@ def align_step(src: Path, tgt: Path, out: Path, cfg: dict, models=None, test_src
     """Word-align the (lowercased) training pairs; write Pharaoh ``i-j`` (source-target). With
     ``models``, also save both trained directions (for forced alignment of the test sets' outputs,
     compare/alignment.py), their t-tables cut to the words of the ``test_srcs`` files."""
-    from smt.align import align_corpus
     f = [line.lower().split() for line in read_lines(src)]
     e = [line.lower().split() for line in read_lines(tgt)]
     keep = {w for path in test_srcs for line in read_lines(path) for w in line.lower().split()}
@@ -298,7 +303,6 @@ class SMTTraining:
     def decoder(self):
         """The stack decoder over this system's phrase table and LM (loaded on first use)."""
         if self._decoder is None:
-            from smt.decode import Decoder  # loads kenlm; only the steps that decode need it
             self.log("loading the decoder (phrase table + LM)")
             cfg = self.cfg
             self._decoder = Decoder(str(self.table_path), str(self.lm_path), weights=np.asarray(self.default_w, dtype=float),
@@ -323,7 +327,6 @@ class SMTTraining:
             (self.out / "reordering-table.gz").unlink(missing_ok=True)  # no stale table beside a distance-only system
 
         def build() -> dict:
-            from smt.phrases import build_phrase_table
             return build_phrase_table(self.train_src, self.train_tgt, self.align_path, self.table_path,
                                       max_len=cfg["max_phrase_length"], table_limit=cfg["table_limit"],
                                       reordering_path=self.reordering_path)
@@ -336,7 +339,6 @@ class SMTTraining:
     # --- 3. language model ---------------------------------------------------------------
     def lm(self) -> None:
         def build() -> dict:
-            from smt.lm import build_lm
             return build_lm(self.train_tgt, self.lm_path, order=self.cfg["lm_order"])
 
         self._step("lm", [self.lm_path], {"text": self.train_tgt}, {"order": self.cfg["lm_order"]}, build)
@@ -369,7 +371,6 @@ class SMTTraining:
 
     def _dev_result(self, which: str, tokens: list[list[str]], seconds: float) -> dict:
         """Write dev.<which>.{tok,hyp} and score them (sacreBLEU, detokenised)."""
-        from compare.score import score
         toks = [" ".join(t) for t in tokens]
         hyps = self.p.postprocess(toks)
         write_lines(self.dev_out[which][0], toks)
@@ -395,7 +396,6 @@ class SMTTraining:
         """MERT; its first decoder run (default weights) and the run at the weights it returns give the
         dev translations with the default and the tuned weights (the 1-best of an n-best search), so
         dev BLEU costs no extra decoding."""
-        from smt.tune import decoder_nbest_fn, mert
         runs: list[tuple[np.ndarray, list[list[str]], float]] = []  # (weights, 1-best tokens, seconds)
         decode_nbest = decoder_nbest_fn(self.decoder(), self.dev_src, self.cfg["nbest"], self.processes)
 
@@ -450,7 +450,6 @@ class SMTTraining:
                              for s, b in zip(src, best)))
             write_lines(tok_path, toks)
             write_lines(hyp_path, hyps)
-            from compare.score import score
             sc = score(hyps, read_lines(p.ref(split)))
             return {"score": sc, "decode_seconds": round(seconds, 2),
                     "decode_sents_per_s": round(len(src) / max(seconds, 1e-9), 2), "sentences": len(src)}
@@ -495,7 +494,6 @@ class SMTTraining:
             log("scores: up to date (scores.json), reused")
             result = read_json(scores_path)
         else:
-            from compare.score import write_scores
             score_step.stamp.unlink(missing_ok=True)
             result = write_scores(out, p.ref("test"), **meta)
             write_json(score_step.stamp, {"key": score_step.key, "seconds": 0.0})
@@ -507,7 +505,6 @@ class SMTTraining:
 
 def _phrase_alignments(table_path: Path, sentences: list[list[str]]) -> dict:
     """The phrase table's options for phrases of ``sentences`` (for their internal alignments)."""
-    from smt.phrases import read_phrase_table
     return read_phrase_table(table_path, sources=sentences)
 
 

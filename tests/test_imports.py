@@ -85,6 +85,27 @@ def violations(g: dict[str, set[str]]) -> list[tuple[str, str]]:
     return sorted(bad)
 
 
+def uncommented_lazy_imports(root: Path = ROOT) -> list[str]:
+    """Imports inside functions without a comment (on the line or just above) saying why."""
+    out = []
+    for pkg in PACKAGES:
+        for path in sorted((root / pkg).glob("*.py")):
+            src = path.read_text(encoding="utf-8").splitlines()
+            for fn in ast.walk(ast.parse("\n".join(src))):
+                if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                for node in ast.walk(fn):
+                    if isinstance(node, (ast.Import, ast.ImportFrom)):
+                        line, above = src[node.lineno - 1], src[node.lineno - 2] if node.lineno > 1 else ""
+                        if "#" not in line and not above.strip().startswith("#"):
+                            out.append(f"{pkg}/{path.name}:{node.lineno}: {line.strip()}")
+    return sorted(set(out))
+
+
+def test_imports_inside_functions_say_why():
+    assert uncommented_lazy_imports() == []
+
+
 def test_no_import_circle():
     assert cycles(graph()) == []
 
@@ -106,4 +127,5 @@ def test_the_checker_catches_a_deliberate_violation(tmp_path):
     lm.write_text(lm.read_text(encoding="utf-8") + "\nimport smt.pipeline\n", encoding="utf-8")
     g = graph(tmp_path)
     assert ("data.io", "compare.report") in violations(g)
+    assert any(r.startswith("data/io.py:") and "compare.report" in r for r in uncommented_lazy_imports(tmp_path))
     assert any({"smt.lm", "smt.pipeline"} <= set(c) for c in cycles(g))
