@@ -3,9 +3,9 @@
 Measures, on the 1,000 Multi30k test2016 English references against a corrupted copy (each word
 dropped with probability 0.3; the second system another draw of the same corruption):
 
-* sacreBLEU sufficient-statistics extraction (:func:`compare.score.sentence_stats`), sentences/s;
-* a 95% bootstrap CI with B resamples (:func:`compare.significance.bootstrap_ci`);
-* the paired bootstrap test (:func:`compare.significance.paired_bootstrap`) against sacreBLEU
+* sacreBLEU sufficient-statistics extraction (:func:`evaluation.score.sentence_stats`), sentences/s;
+* a 95% bootstrap CI with B resamples (:func:`evaluation.significance.bootstrap_ci`);
+* the paired bootstrap test (:func:`evaluation.significance.paired_bootstrap`) against sacreBLEU
   2.6's own ``PairedTest(test_type="bs")`` (which also re-extracts statistics): same p-value,
   checked here.
 
@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 from sacrebleu.metrics import BLEU  # noqa: E402
 from sacrebleu.significance import PairedTest  # noqa: E402
 
-from compare.score import sentence_stats  # noqa: E402
-from compare.significance import bootstrap_ci, paired_bootstrap  # noqa: E402
+from evaluation.score import sentence_stats  # noqa: E402
+from evaluation.significance import bootstrap_ci, paired_bootstrap  # noqa: E402
 from data.io import atomic_write  # noqa: E402
 
 REFS = ROOT.parent / "shared" / "data" / "multi30k" / "test_2016_flickr.en.gz"

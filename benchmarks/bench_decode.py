@@ -12,7 +12,7 @@ reordering limit), no end-of-sentence LM score and no threshold pruning; it quer
 ``probability_change(context, phrase)`` / ``probability(phrase)``, wrapped here around KenLM.
 NLTK is slow (~0.4 sentences/s), so it decodes only the first ``--nltk-sentences`` test
 sentences; speed is sentences/s of decoding proper (the model loading is reported separately),
-BLEU is sacreBLEU on detokenised, recased output (compare.score) over the sentences decoded.
+BLEU is sacreBLEU on detokenised, recased output (evaluation.score) over the sentences decoded.
 
 Usage: ``python benchmarks/bench_decode.py [--quick] [--sentences N] [--nltk-sentences N] [--processes P]``.
 """
@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compare.score import bleu  # noqa: E402
+from evaluation.score import bleu  # noqa: E402
 from data.io import atomic_write, progress, read_lines, read_tokenized  # noqa: E402
 from data.prepare import prepare  # noqa: E402
 

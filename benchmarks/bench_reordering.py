@@ -6,7 +6,7 @@ distance-only system (``pbsmt``) and the same system with ``--reordering msd-bid
 (``pbsmt-msd``, which tunes its six extra weights with the rest), in ``runs/bench/reordering/``
 (``--runs-dir`` elsewhere, e.g. ``runs`` to reuse the study's ``pbsmt``); a system already trained
 is reused. The table gives test BLEU (cased, and lowercased), the paired-bootstrap p-value of the
-difference (compare.significance, 1,000 resamples), MERT's tuned dev BLEU and decoding speed.
+difference (evaluation.significance, 1,000 resamples), MERT's tuned dev BLEU and decoding speed.
 
 Usage: ``python benchmarks/bench_reordering.py [--quick] [--corpus bible|multi30k …] [--processes P]``
 (``--quick``: the bible only).
@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compare.score import sentence_stats  # noqa: E402
-from compare.significance import paired_bootstrap  # noqa: E402
+from evaluation.score import sentence_stats  # noqa: E402
+from evaluation.significance import paired_bootstrap  # noqa: E402
 from data.io import atomic_write, read_lines  # noqa: E402
 from data.prepare import prepare  # noqa: E402
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from compare.analysis_cache import ANALYSED, SWEEP_CACHE, is_trained, sweep_current, sweep_key, sweep_sample
-from compare.score import bleu
+from evaluation.score import bleu
 from data.io import progress, read_json, read_lines, read_tokenized, write_json
 from nmt.bpe import merge_subwords
 from nmt.data import ParallelData, make_batches

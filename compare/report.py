@@ -14,7 +14,7 @@ writes into ``<report>/<corpus>-<src>-<tgt>/``:
 ``*.png``, ``*.svg``  the pictures
 
 All numbers are sacreBLEU BLEU on detokenised, cased output against the raw reference
-(:mod:`compare.score`); bucket and subset BLEU is corpus BLEU over the subset's sentences.
+(:mod:`evaluation.score`); bucket and subset BLEU is corpus BLEU over the subset's sentences.
 Sentences such as "RNNsearch is better on long sentences" are written only when the paired
 bootstrap test gives p < 0.05; otherwise the page says the difference is not significant.
 """
@@ -37,12 +37,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from compare import buckets as bk
+from evaluation import buckets as bk
 from compare import experiments, wins
 from compare import plots
 from compare import rare_words as rw
-from compare.score import sentence_stats, unk_rate
-from compare.significance import ALPHA, bootstrap_ci, paired_bootstrap, resample_weights
+from evaluation.score import sentence_stats, unk_rate
+from evaluation.significance import ALPHA, bootstrap_ci, paired_bootstrap, resample_weights
 from data import pharaoh, runfolder
 from data.corpus import ROOT
 from data.io import UserError, check_line_counts, plain_doc, atomic_write, progress, read_json, read_lines, read_tokenized, sha256_file

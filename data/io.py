@@ -122,8 +122,9 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
 def dispatch(package: str, commands: dict[str, tuple[str, str]], argv: Sequence[str] | None = None) -> int:
     """``python -m <package> <command> …``: call ``<package>.<module>.main(rest)`` for the command.
 
-    ``commands`` maps a command to ``(module, one-line description)``; no or an unknown command
-    prints the list (exit 0 for ``--help``, else 2).
+    ``commands`` maps a command to ``(module, one-line description)`` (a dotted module name is taken
+    as absolute, e.g. ``evaluation.score``); no or an unknown command prints the list (exit 0 for
+    ``--help``, else 2).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
@@ -134,7 +135,7 @@ def dispatch(package: str, commands: dict[str, tuple[str, str]], argv: Sequence[
             print(f"  {name:12s} {text}")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     module, _ = commands[argv[0]]
-    return importlib.import_module(f"{package}.{module}").main(argv[1:])
+    return importlib.import_module(module if "." in module else f"{package}.{module}").main(argv[1:])
 
 
 #: What reading a damaged or unreadable (possibly gzip) file raises; callers turn it into one line.

@@ -70,7 +70,7 @@ PROFILES: dict[str, dict] = {
             # beam sweep (compare/beam.py) on a seeded sample of the test set
             "beam_sizes": [1, 2, 5, 10, 20, 50], "stack_sizes": [10, 20, 50, 100, 200], "sweep_sample": 150,
             "bootstrap": 1000,
-            "bucket_width": 10,        # source-length buckets 1-10, 11-20, … (compare/buckets.py)
+            "bucket_width": 10,        # source-length buckets 1-10, 11-20, … (evaluation/buckets.py)
             "bucket_min_count": 30,    # sparse buckets are merged until each holds >= 30 sentences
         },
     },

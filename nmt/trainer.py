@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from compare.score import bleu, write_scores
+from evaluation.score import bleu, write_scores
 from data import profiles, runfolder
 from data.io import UserError, check_line_counts, atomic_write, progress, read_lines, read_tokenized, sha256_file, write_json, write_lines
 from nmt.bpe import BPE, merge_subwords

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from data.io import HelpFormatter, UserError, check_tokens, progress, read_lines, write_lines
+from data.moses import read_phrase_table
 from data.preprocess import Postprocessor
 from nmt import search
 from nmt.bpe import BPE, merge_subwords
@@ -87,7 +88,6 @@ def load_lex_table(path: str | Path, words: set[str] | None = None) -> dict[str,
         raise UserError(f"{path}: no such lexical table")
     lines = None if path.name.endswith(".gz") else read_lines(path, allow_empty_lines=True)
     if lines is None or (lines and " ||| " in lines[0]):
-        from smt.phrases import read_phrase_table  # the one nmt→smt import (tests/test_imports.py KNOWN): a Moses table
         table = read_phrase_table(path, sources=[[w] for w in sorted(words)] if words is not None else None)
         lex = {}
         for f, options in table.items():

@@ -88,8 +88,8 @@ import kenlm
 import numpy as np
 
 from data.io import HelpFormatter, UserError, atomic_write, check_tokens, die_with_parent, progress, read_tokenized
+from data.moses import read_phrase_table, read_reordering_table, source_ngrams
 from smt.lm import LN10, load_lm
-from smt.phrases import read_phrase_table, read_reordering_table, source_ngrams
 from smt.reordering import DISC, MONO, SWAP
 from smt.weights import (DEFAULT_WEIGHTS, FEATURES, N_FEATURES, as_weights, default_weights,  # noqa: F401 (re-exported)
                          feature_names, read_weights)

@@ -17,7 +17,7 @@ tune        MERT (:mod:`smt.tune`, Och 2003) on the first                ``weigh
 test        decode test with the DEFAULT and the TUNED weights;          ``test.default.{tok,hyp}``,
             detokenise + recase (``Prepared.postprocess``)              ``test.tok.hyp``, ``test.hyp``,
                                                                         ``test.align``
-score       :func:`compare.score.write_scores` with all the meta        ``scores.json``
+score       :func:`evaluation.score.write_scores` with all the meta        ``scores.json``
 ==========  ==========================================================  ===============================
 
 The word aligner sees *lowercased* training text (fewer types, better statistics for IBM/HMM
@@ -46,7 +46,7 @@ from data import pharaoh, runfolder
 from data.io import UserError, read_json, read_lines, read_tokenized, run_folder_lock, sha256_file, write_json, write_lines
 from data.prepare import Prepared, add_corpus_args, prepared_from_args
 from data.profiles import SEED, get as get_profile, section_hash
-from compare.score import score, write_scores
+from evaluation.score import score, write_scores
 from smt.align import align_corpus
 from smt.decode import Decoder
 from smt.lm import build_lm

@@ -34,7 +34,7 @@ BLEU inside MERT
     2002). Corpus BLEU = BP · exp(¼ Σ log p_n), BP = min(1, exp(1 − r/c)), with sacreBLEU's default
     "exp" smoothing for orders without a match (identical to unsmoothed BLEU whenever every order
     has at least one match, i.e. on any real dev set). Exactly sacreBLEU with ``tokenize='none'``.
-    The BLEU the project reports is computed later by :mod:`compare.score` on detokenised text.
+    The BLEU the project reports is computed later by :mod:`evaluation.score` on detokenised text.
 """
 from __future__ import annotations
 

@@ -18,10 +18,10 @@ import pytest
 from sacrebleu.metrics import BLEU
 from sacrebleu.significance import PairedTest
 
-from compare import buckets as bk
+from evaluation import buckets as bk
 from compare import experiments, report
-from compare.score import bleu_from_stats, sentence_stats, write_scores
-from compare.significance import bootstrap_ci, paired_bootstrap, resample_weights
+from evaluation.score import bleu_from_stats, sentence_stats, write_scores
+from evaluation.significance import bootstrap_ci, paired_bootstrap, resample_weights
 from data.io import UserError, read_lines, write_lines
 from tests.helpers import make_tiny_corpus
 
@@ -407,7 +407,7 @@ def test_findings_claim_attention_only_when_the_lead_grows_with_length():
     import numpy as np
     import pandas as pd
 
-    from compare.buckets import Bucket
+    from evaluation.buckets import Bucket
     from compare.report import SIG_COLUMNS, findings
 
     buckets = [Bucket(1, 20, np.arange(50)), Bucket(21, None, np.arange(50, 100))]

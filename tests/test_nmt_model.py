@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compare.score import bleu
+from evaluation.score import bleu
 from data.io import UserError
 from nmt import search
 from nmt.attention import BahdanauAttention, LuongAttention, masked_softmax_context

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from compare.score import bleu
+from evaluation.score import bleu
 from data.io import UserError, read_lines
 from smt import pipeline
 from smt.pipeline import Log, Step, word_alignment

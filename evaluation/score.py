@@ -84,7 +84,7 @@ def _check(hyps: Sequence[str], refs: Sequence[str]) -> None:
         raise UserError(f"{len(hyps):,} hypotheses but {len(refs):,} references")
 
 
-# --- per-sentence sufficient statistics (used by compare/buckets.py and compare/significance.py) ---
+# --- per-sentence sufficient statistics (used by evaluation/buckets.py and evaluation/significance.py) ---
 
 #: Columns of a sentence-statistics row, as sacreBLEU's BLEU computes them.
 STAT_COLUMNS = ("hyp_len", "ref_len", "correct1", "correct2", "correct3", "correct4",

@@ -14,7 +14,7 @@ than ``min_count`` sentences) holds at least ``min_count`` sentences, every sent
 exactly one bucket, and the bucket counts sum to the test size.
 
 BLEU of a bucket is corpus BLEU over the bucket's sentences (sums of sacreBLEU's sufficient
-statistics, :func:`compare.score.sentence_stats`), never an average of sentence BLEUs.
+statistics, :func:`evaluation.score.sentence_stats`), never an average of sentence BLEUs.
 """
 from __future__ import annotations
 

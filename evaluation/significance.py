@@ -21,9 +21,9 @@ on each.
 
 A difference is called significant in the report iff ``p_value < 0.05``.
 
-Everything runs on per-sentence sufficient statistics (:func:`compare.score.sentence_stats`):
+Everything runs on per-sentence sufficient statistics (:func:`evaluation.score.sentence_stats`):
 a resample is a vector of multiplicities ``w`` (how often each sentence was drawn), and its BLEU
-is :func:`compare.score.bleu_from_stats` of ``w @ stats`` — one matrix product for all ``B``
+is :func:`evaluation.score.bleu_from_stats` of ``w @ stats`` — one matrix product for all ``B``
 resamples instead of re-tokenising ``B`` corpora.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from compare.score import bleu_from_stats
+from evaluation.score import bleu_from_stats
 from data.io import UserError
 from data.profiles import SEED
 
