@@ -147,6 +147,9 @@ READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error)
 #: decoders' time and memory grow with length: a 5,000-word line hung the stack decoder); training
 #: pairs are cleaned to 80 tokens by ``clean-corpus-n`` (counted), NMT training to ``max_len``.
 MAX_TOKENS = 250
+#: The unknown-word token, one spelling for every stage: NMT's vocabulary entry and output, KenLM's
+#: reserved word, what the UNK rates of the report count.
+UNK_WORD = "<unk>"
 
 
 def check_tokens(path: str | os.PathLike, sents: Sequence[Sequence[str]], limit: int = MAX_TOKENS) -> None:

@@ -16,9 +16,9 @@ import numpy as np
 import sacrebleu
 from sacrebleu.metrics import BLEU, CHRF
 
-from data.io import UserError, check_line_counts, read_lines, write_json
+from data.io import UNK_WORD, UserError, check_line_counts, read_lines, write_json
 
-UNK = "<unk>"
+UNK = UNK_WORD
 
 
 def bleu(hyps: Sequence[str], refs: Sequence[str], *, lowercase: bool = False):

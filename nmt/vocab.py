@@ -15,10 +15,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from data.io import UserError, read_lines, write_lines
+from data.io import UNK_WORD, UserError, read_lines, write_lines
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
-PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN = "<pad>", "<unk>", "<s>", "</s>"
+PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN = "<pad>", UNK_WORD, "<s>", "</s>"
 SPECIALS = (PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN)
 
 

@@ -45,7 +45,7 @@ from typing import Sequence
 
 import kenlm
 
-from data.io import UserError, read_lines, sha256_text, write_json
+from data.io import UNK_WORD, UserError, read_lines, sha256_text, write_json
 
 #: Where ``make setup`` puts KenLM's estimator binaries.
 TOOLS = Path(__file__).resolve().parents[1] / "tools" / "bin"
@@ -58,7 +58,7 @@ MEMORY = "1G"
 #: log10 -> natural log.
 LN10 = math.log(10.0)
 #: Words KenLM reserves; they may not occur in the training text.
-RESERVED = ("<s>", "</s>", "<unk>")
+RESERVED = ("<s>", "</s>", UNK_WORD)
 
 
 def tool(name: str) -> Path:

@@ -46,12 +46,15 @@ from typing import Callable, Sequence
 import numpy as np
 
 from data.io import HelpFormatter, UserError, check_line_counts, progress, read_tokenized, write_json
+from evaluation.score import bleu_from_stats as sacrebleu_from_stats
 from smt.weights import (DEFAULT_WEIGHTS, FEATURES, as_weights, default_weights, read_weights,  # noqa: F401 (re-exported)
                          write_weights)
 
 MAX_ORDER = 4
 #: Columns of a sufficient-statistics row: m_1..m_4, t_1..t_4, c (hyp length), r (ref length).
 N_STATS = 2 * MAX_ORDER + 2
+#: this module's columns (m1..m4, t1..t4, c, r) in evaluation.score's order (c, r, m1..m4, t1..t4)
+_TO_SACREBLEU = [2 * MAX_ORDER, 2 * MAX_ORDER + 1, *range(2 * MAX_ORDER)]
 
 NBest = Sequence[Sequence[tuple[Sequence[str], np.ndarray]]]
 
@@ -92,23 +95,10 @@ def sufficient_stats(hyp: Sequence[str], ref: Sequence[str] | Counter, ref_len: 
 
 
 def bleu_from_stats(stats: np.ndarray) -> np.ndarray | float:
-    """Corpus BLEU (0–100) from summed sufficient statistics; vectorised over leading axes.
-
-    Same as sacreBLEU ``corpus_score`` with its default exp smoothing: an order n with no match
-    gets precision 1 / (2^k · t_n), k counting the match-less orders so far; BLEU is 0 when no
-    n-gram matches at all or some order has no n-gram (sacreBLEU floors log 0).
-    """
-    stats = np.asarray(stats, dtype=np.float64)
-    m, t = stats[..., :MAX_ORDER], stats[..., MAX_ORDER:2 * MAX_ORDER]
-    c, r = stats[..., 2 * MAX_ORDER], stats[..., 2 * MAX_ORDER + 1]
-    k = np.cumsum(m == 0, axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(m > 0, m / t, 1.0 / (np.exp2(k) * t))
-        log_p = np.where(t > 0, np.log(p), -np.inf).mean(axis=-1)
-        log_bp = np.minimum(0.0, 1.0 - r / c)
-        score = 100.0 * np.exp(log_bp + log_p)
-    score = np.where((c > 0) & (m.sum(axis=-1) > 0) & np.isfinite(log_p), score, 0.0)
-    return float(score) if score.ndim == 0 else score
+    """Corpus BLEU (0–100) from summed sufficient statistics in this module's column order; vectorised
+    over leading axes. The one BLEU formula is :func:`evaluation.score.bleu_from_stats` (sacreBLEU's
+    ``corpus_score`` with its default exp smoothing); this reorders the columns for it."""
+    return sacrebleu_from_stats(np.asarray(stats, dtype=np.float64)[..., _TO_SACREBLEU])
 
 
 def corpus_bleu_tokens(hyps: Sequence[Sequence[str]], refs: Sequence[Sequence[str]]) -> float:
