@@ -1,5 +1,7 @@
 """Helpers the tests share (imported by test modules; fixtures are in conftest.py): the repository
-root, the ``../shared/data`` folder, reading the head of a gzip file and a tiny real corpus."""
+root, the ``../shared/data`` folder, reading the head of a gzip file, a tiny real corpus from
+Multi30k (``make_tiny_corpus``, needs ``../shared``) and one from the committed, public-domain
+bible (``make_committed_corpus``, runs anywhere)."""
 from __future__ import annotations
 
 import gzip
@@ -29,4 +31,19 @@ def make_tiny_corpus(directory: Path, n_train: int = 200, n_dev: int = 30, n_tes
         if n_ood:
             (directory / f"test-coco.{lang}").write_text("\n".join(head_gz(m / f"test_2017_mscoco.{lang}.gz", n_ood)) + "\n",
                                                          encoding="utf-8")
+    return directory
+
+
+#: The embedded bible es→en (public domain, committed with the project: data/corpora/bible).
+BIBLE = ROOT / "data" / "corpora" / "bible"
+
+
+def make_committed_corpus(directory: Path, n_train: int = 200, n_dev: int = 30, n_test: int = 30) -> Path:
+    """A small es→en corpus from the committed bible — for tests that need a corpus but not
+    Multi30k's content: {train,dev,test}.{es,en} in ``directory`` (the first lines of each split)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for lang in ("es", "en"):
+        for split, n in (("train", n_train), ("dev", n_dev), ("test", n_test)):
+            (directory / f"{split}.{lang}").write_text("\n".join(head_gz(BIBLE / f"{split}.{lang}.gz", n)) + "\n",
+                                                       encoding="utf-8")
     return directory

@@ -130,13 +130,13 @@ def test_translate_refuses_a_shuffled_vocabulary(isolated, tiny_corpus):
 
 def test_two_corpus_directories_with_one_name_are_refused(isolated, tmp_path):
     from data.prepare import prepare
-    from tests.helpers import make_tiny_corpus
-    a = make_tiny_corpus(tmp_path / "A" / "corp", n_train=60, n_dev=10, n_test=10)
-    b = make_tiny_corpus(tmp_path / "B" / "corp", n_train=70, n_dev=10, n_test=10)
-    prepare(str(a), "de", "en", quiet=True)
+    from tests.helpers import make_committed_corpus
+    a = make_committed_corpus(tmp_path / "A" / "corp", n_train=60, n_dev=10, n_test=10)
+    b = make_committed_corpus(tmp_path / "B" / "corp", n_train=70, n_dev=10, n_test=10)
+    prepare(str(a), "es", "en", quiet=True)
     with pytest.raises(UserError, match="prepared from .*A/corp, not .*B/corp"):
-        prepare(str(b), "de", "en", quiet=True)
-    assert prepare(str(a), "de", "en", quiet=True).manifest["counts"]["train"] > 0  # A still there
+        prepare(str(b), "es", "en", quiet=True)
+    assert prepare(str(a), "es", "en", quiet=True).manifest["counts"]["train"] > 0  # A still there
 
 
 def test_failed_preparation_leaves_no_empty_build_folder(isolated, tmp_path):
@@ -153,13 +153,13 @@ def test_failed_preparation_leaves_no_empty_build_folder(isolated, tmp_path):
 
 def test_plain_and_gzip_split_is_ambiguous(tmp_path):
     from data.corpus import resolve
-    from tests.helpers import make_tiny_corpus
-    d = make_tiny_corpus(tmp_path / "amb", n_train=30, n_dev=5, n_test=5)
-    src = next(d.glob("train.de*"))
-    other = d / ("train.de" if src.suffix == ".gz" else "train.de.gz")
+    from tests.helpers import make_committed_corpus
+    d = make_committed_corpus(tmp_path / "amb", n_train=30, n_dev=5, n_test=5)
+    src = next(d.glob("train.es*"))
+    other = d / ("train.es" if src.suffix == ".gz" else "train.es.gz")
     other.write_bytes(gzip.compress(b"x\n") if other.suffix == ".gz" else b"x\n")
-    with pytest.raises(UserError, match="both train.de and train.de.gz exist"):
-        resolve(str(d), "de", "en")
+    with pytest.raises(UserError, match="both train.es and train.es.gz exist"):
+        resolve(str(d), "es", "en")
 
 
 def test_misspelt_corpus_says_unknown_corpus(tmp_path):
@@ -172,13 +172,13 @@ def test_one_length_policy_for_dev_test_and_inputs(isolated, tmp_path):
     hanging a decoder; the translate/decode/align CLIs apply the same limit (data.io.MAX_TOKENS)."""
     from data.io import MAX_TOKENS, check_tokens
     from data.prepare import prepare
-    from tests.helpers import make_tiny_corpus
-    d = make_tiny_corpus(tmp_path / "longdev", n_train=40, n_dev=5, n_test=5)
-    lines = (d / "dev.de").read_text().splitlines()
-    lines[2] = " ".join(["wort"] * 5000)
-    (d / "dev.de").write_text("\n".join(lines) + "\n")
-    with pytest.raises(UserError, match=r"dev.de:3: sentence of 5,000 tokens \(limit 250"):
-        prepare(str(d), "de", "en", quiet=True)
+    from tests.helpers import make_committed_corpus
+    d = make_committed_corpus(tmp_path / "longdev", n_train=40, n_dev=5, n_test=5)
+    lines = (d / "dev.es").read_text().splitlines()
+    lines[2] = " ".join(["palabra"] * 5000)
+    (d / "dev.es").write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError, match=r"dev.es:3: sentence of 5,000 tokens \(limit 250"):
+        prepare(str(d), "es", "en", quiet=True)
     check_tokens("x", [["a"] * MAX_TOKENS])
     with pytest.raises(UserError, match="x:2: sentence of 251 tokens"):
         check_tokens("x", [["a"], ["a"] * (MAX_TOKENS + 1)])
