@@ -25,9 +25,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from compare.analysis_cache import ANALYSED, SWEEP_CACHE, is_trained, sweep_current, sweep_key, sweep_sample
+from compare.analysis_cache import ANALYSED, SWEEP_CACHE, is_trained, sweep_key, sweep_sample
 from evaluation.score import bleu
-from data.io import progress, read_json, read_lines, read_tokenized, write_json
+from data.io import UserError, progress, read_json, read_lines, read_tokenized, write_json
 from nmt.bpe import merge_subwords
 from nmt.data import ParallelData, make_batches
 from nmt.model import load_checkpoint
@@ -158,10 +158,14 @@ def run_sweeps(p, base: Path, rep: dict, smt_cfg: dict, systems: Sequence[str] =
         d = base / name
         if not is_trained(d, name):
             continue
-        key = sweep_key(p, d, name, rep, smt_cfg)
+        key = sweep_key(p, d, name, rep, smt_cfg)   # hashes the model files once
         cache = d / SWEEP_CACHE
-        if sweep_current(p, d, name, rep, smt_cfg):
-            results[name] = read_json(cache)["rows"]
+        try:
+            old = read_json(cache) if cache.is_file() else {}
+        except UserError:  # a damaged cache is redone
+            old = {}
+        if old.get("key") == key:
+            results[name] = old["rows"]
             continue
         print(f"beam sweep: {name} on {len(idx)} test sentences", flush=True)
         if name == "pbsmt":

@@ -518,15 +518,15 @@ def time_cap_notes(systems: dict[str, System]) -> list[str]:
     return out
 
 
-def _analysis(parts: list, images: dict, key: str, alt: str, findings, table, fmt: str, empty: str) -> None:
-    """A section's body: its picture, its findings (``findings()``, a list of sentences) and its
-    table — or the line ``empty`` when the analysis has nothing to show."""
+def _analysis(heading: str, intro: str, images: dict, key: str, alt: str, findings, table, fmt: str,
+              empty: str) -> list[str]:
+    """An analysis section: heading and intro, then its picture, its findings (``findings()``, a list
+    of sentences) and its table — or the line ``empty`` when the analysis has nothing to show."""
+    parts = [f"<h3>{heading}</h3>", f"<p>{intro}</p>"]
     if key not in images or table is None:
-        parts.append(f"<p><em>{empty}</em></p>")
-        return
-    parts.append(_img(images[key], alt))
-    parts.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in findings()) + "</ul>")
-    parts.append(_table(table, fmt))
+        return parts + [f"<p><em>{empty}</em></p>"]
+    return parts + [_img(images[key], alt),
+                    "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in findings()) + "</ul>", _table(table, fmt)]
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -775,30 +775,30 @@ def _rare_words(s: Study, v: _Page) -> list[str]:
 
 
 def _domain(s: Study, v: _Page) -> list[str]:
-    parts = ["<h3>Domain mismatch</h3>",
-             "<p>Koehn &amp; Knowles (2017, §3.1): every main system on the corpus' extra test sets "
-             "(<code>test-&lt;name&gt;</code>; Multi30k: the COCO captions of <code>test_2017_mscoco</code>; "
-             "bible: software messages from Debian's Spanish gettext catalogues, <code>data/ood_extract.py</code>) "
-             "beside the in-domain test set; <i>drop</i> = in-domain BLEU − out-of-domain BLEU. "
-             "In <code>domain.csv</code> and <code>results.csv</code> (experiment <code>domain</code>).</p>"]
-    _analysis(parts, v.images, "domain", "BLEU in and out of domain", lambda: domain_findings(s.domain), s.domain, "{:.2f}",
-              "This corpus has no extra test set (test-&lt;name&gt;.{src,tgt}).")
-    return parts
+    return _analysis(
+        "Domain mismatch",
+        "Koehn &amp; Knowles (2017, §3.1): every main system on the corpus' extra test sets "
+        "(<code>test-&lt;name&gt;</code>; Multi30k: the COCO captions of <code>test_2017_mscoco</code>; "
+        "bible: software messages from Debian's Spanish gettext catalogues, <code>data/ood_extract.py</code>) "
+        "beside the in-domain test set; <i>drop</i> = in-domain BLEU − out-of-domain BLEU. "
+        "In <code>domain.csv</code> and <code>results.csv</code> (experiment <code>domain</code>).",
+        v.images, "domain", "BLEU in and out of domain", lambda: domain_findings(s.domain), s.domain, "{:.2f}",
+        "This corpus has no extra test set (test-&lt;name&gt;.{src,tgt}).")
 
 
 def _beam(s: Study, v: _Page) -> list[str]:
-    parts = ["<h3>Beam search</h3>",
-             "<p>Koehn &amp; Knowles (2017, §3.6): BLEU against the beam size of the NMT systems, with length "
-             "normalisation (score = log p / |y|) and without, and against the stack size of the phrase-based "
-             "decoder, on a fixed seeded sample of the test set (<code>report.sweep_sample</code>; no CIs). "
-             "Search errors (Stahlberg &amp; Byrne 2019): NMT — the share of sentences whose reference scores higher "
-             "under the model than the beam's output; model errors — lower. PBSMT — the share where the largest stack "
-             "finds a higher model score. In <code>beam.csv</code> and <code>results.csv</code> (experiment "
-             "<code>beam</code>).</p>"]
-    _analysis(parts, v.images, "beam", "BLEU vs beam size", lambda: beam_findings(s.beam),
-              s.beam.drop(columns=["normalised"]) if s.beam is not None else None, "{:.3f}",
-              "No sweep (run the report without --no-sweep on trained systems).")
-    return parts
+    return _analysis(
+        "Beam search",
+        "Koehn &amp; Knowles (2017, §3.6): BLEU against the beam size of the NMT systems, with length "
+        "normalisation (score = log p / |y|) and without, and against the stack size of the phrase-based "
+        "decoder, on a fixed seeded sample of the test set (<code>report.sweep_sample</code>; no CIs). "
+        "Search errors (Stahlberg &amp; Byrne 2019): NMT — the share of sentences whose reference scores higher "
+        "under the model than the beam's output; model errors — lower. PBSMT — the share where the largest stack "
+        "finds a higher model score. In <code>beam.csv</code> and <code>results.csv</code> (experiment "
+        "<code>beam</code>).",
+        v.images, "beam", "BLEU vs beam size", lambda: beam_findings(s.beam),
+        s.beam.drop(columns=["normalised"]) if s.beam is not None else None, "{:.3f}",
+        "No sweep (run the report without --no-sweep on trained systems).")
 
 
 def _wins(s: Study, v: _Page) -> list[str]:
