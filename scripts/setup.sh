@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-command set-up: .venv with pinned packages, KenLM's lmplz/build_binary in tools/bin.
+# One-command set-up: .venv with pinned packages and KenLM's Python module; lmplz/build_binary in tools/bin.
 # Idempotent: every step leaves a stamp and is skipped when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +24,13 @@ if ! command -v "$PY" >/dev/null 2>&1; then
   say "needs Python 3.10-3.13 (none found); set PYTHON=/path/to/python3"; exit 1
 fi
 
-need_kenlm() { [ ! -x "$TOOLS/bin/lmplz" ] || [ ! -x "$TOOLS/bin/build_binary" ]; }
+# KenLM is compiled once, from its sdist: lmplz, build_binary (tools/bin) and the Python query module
+# (the venv's site-packages) come out of one cmake build. (pip's own build of kenlm compiles every
+# source twice, once by cmake and once by setuptools, and lmplz needed a third compile.)
+kenlm_module_ok() { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import kenlm' 2>/dev/null; }
+need_kenlm() { [ ! -x "$TOOLS/bin/lmplz" ] || [ ! -x "$TOOLS/bin/build_binary" ] || ! kenlm_module_ok; }
 
-# 0. build packages KenLM needs (for lmplz, and for pip's build of its Python module) -------
+# 0. build packages KenLM needs (for lmplz, build_binary and its Python module) ---------------
 if need_kenlm; then
   need_pkgs="cmake g++ make libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev"
   missing=""
@@ -43,35 +47,45 @@ if need_kenlm; then
   fi
 fi
 
-# KenLM's estimator binaries, from the kenlm sdist (pip's wheel has only the query module)
 build_kenlm() {
-  say "building KenLM lmplz + build_binary from the kenlm $KENLM_VERSION sdist (~30 s, beside the pip install)"
+  say "building KenLM $KENLM_VERSION once (lmplz, build_binary, Python module; ~1 min, beside the pip install)"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
+  pyinc=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+  platlib=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+  suffix=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+  [ -f "$pyinc/Python.h" ] || { say "KenLM's Python module needs Python's headers ($pyinc/Python.h is missing; e.g. sudo apt-get install python3-dev)"; exit 1; }
   "$VENV/bin/pip" download -q --no-deps --no-binary kenlm "kenlm==$KENLM_VERSION" -d "$work" 2>"$work/download.log" \
     || { cat "$work/download.log" >&2; exit 1; }
   tar -xzf "$work"/kenlm-*.tar.gz -C "$work"
   src=$(find "$work" -maxdepth 1 -type d -name 'kenlm-*' | head -1)
-  cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log" >&2; exit 1; }
-  cmake --build "$work/build" --target lmplz build_binary -j "$(nproc)" >"$work/build.log" 2>&1 || { tail -50 "$work/build.log" >&2; exit 1; }
+  # kenlm's python/CMakeLists.txt looks for an interpreter and libpython of the exact same patch
+  # version (FindPythonLibs), which fails beside a venv; the module needs only the headers, given here
+  sed -i 's/^find_package(Python.*$//' "$src/python/CMakeLists.txt"
+  cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DENABLE_PYTHON=ON \
+    -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DPYTHON_INCLUDE_DIRS="$pyinc" >"$work/cmake.log" 2>&1 \
+    || { cat "$work/cmake.log" >&2; exit 1; }
+  cmake --build "$work/build" --target lmplz build_binary kenlm_python -j "$(nproc)" >"$work/build.log" 2>&1 \
+    || { tail -50 "$work/build.log" >&2; exit 1; }
   mkdir -p "$TOOLS/bin.tmp"
   cp "$work/build/bin/lmplz" "$work/build/bin/build_binary" "$TOOLS/bin.tmp/"
+  cp "$work/build/lib/kenlm.so" "$platlib/kenlm$suffix.tmp" && mv "$platlib/kenlm$suffix.tmp" "$platlib/kenlm$suffix"
   rm -rf "$TOOLS/bin" && mv "$TOOLS/bin.tmp" "$TOOLS/bin"
 }
 
 # 1. virtual environment + Python packages ---------------------------------------------
-# (lmplz compiles in the background meanwhile: pip's own kenlm build is mostly one core)
+# (KenLM compiles in the background meanwhile)
 STAMP="torch==$TORCH_VERSION $(cksum < requirements.txt)"
 kenlm_pid=""
 if [ ! -f "$VENV/.stamp-packages" ] || [ "$(cat "$VENV/.stamp-packages")" != "$STAMP" ]; then
   [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PY" -m venv "$VENV"; }
   if need_kenlm; then
-    (build_kenlm) & kenlm_pid=$!
+    (build_kenlm) & kenlm_pid=$!  # needs only the venv's interpreter: runs beside pip
     trap '[ -z "$kenlm_pid" ] || kill "$kenlm_pid" 2>/dev/null || true' EXIT  # a failed pip stops it too
   fi
   say "installing torch==$TORCH_VERSION (CPU wheel) first"
   "$VENV/bin/pip" install -q "torch==$TORCH_VERSION"
-  say "installing requirements.txt (kenlm compiles, ~1 min)"
+  say "installing requirements.txt"
   "$VENV/bin/pip" install -q -r requirements.txt
   printf '%s' "$STAMP" > "$VENV/.stamp-packages"
 fi
@@ -82,4 +96,4 @@ if [ -n "$kenlm_pid" ]; then
 elif need_kenlm; then
   (build_kenlm)
 fi
-say "ready: $VENV, $TOOLS/bin/{lmplz,build_binary}"
+say "ready: $VENV (with kenlm), $TOOLS/bin/{lmplz,build_binary}"
