@@ -47,7 +47,8 @@ def sweep_key(p: Prepared, d: Path, name: str, rep: dict, smt_cfg: dict) -> dict
     idx = sweep_sample(p, rep.get("sweep_sample"))
     if name.startswith("pbsmt"):
         settings = {"stacks": list(rep["stack_sizes"]), "sample": idx, "distortion_limit": smt_cfg["distortion_limit"],
-                    "table_limit": smt_cfg["table_limit"]}
+                    "table_limit": smt_cfg["table_limit"],
+                    **({"pop_limit": smt_cfg["pop_limit"]} if smt_cfg.get("pop_limit") else {})}
     else:
         settings = {"beams": list(rep["beam_sizes"]), "sample": idx}
     return {"files": model_hashes(d, name), "settings": settings}

@@ -126,7 +126,7 @@ def pbsmt_decoder(run_dir: Path, cfg: dict, sentences, stack_size: int | None = 
     lexicalised = len(weights) > N_FEATURES     # tuned with the lexicalised reordering table beside it
     return Decoder(run_dir / "phrase-table.gz", run_dir / "lm.binary", weights=weights,
                    stack_size=stack_size or cfg["stack_size"], distortion_limit=cfg["distortion_limit"],
-                   table_limit=cfg["table_limit"], sentences=sentences,
+                   table_limit=cfg["table_limit"], sentences=sentences, pop_limit=cfg.get("pop_limit"),
                    reordering_table=run_dir / "reordering-table.gz" if lexicalised else None)
 
 

@@ -30,7 +30,7 @@ Model (Koehn 2010 §5.3.1, eq. 5.21 and the log-linear form of §5.3.4)
     four translation-model features (the LM scores the copied word as usual, typically as
     ``<unk>``); the other features are computed as for any phrase.
 
-Search (Koehn 2010 §6.2–6.3, Figure 6.6)
+Search (Koehn 2010 §6.2–6.3, Figure 6.6; the per-sentence search is :mod:`smt.search`)
     * Translation options: for every source span the phrase table's options, ranked by the
       pre-computed weighted score ``λ_tm·h_tm + λ_lm·LM-estimate − λ_wp·|ē| − λ_pp`` (LM estimate:
       the phrase scored without context) and cut to the best ``table_limit``.
@@ -61,6 +61,9 @@ Search (Koehn 2010 §6.2–6.3, Figure 6.6)
       first by replacing, at one node of a path, the hypothesis by one recombined with it
       (Moses' ``TrellisPath`` deviations); duplicates by target string are skipped (distinct;
       at most 20·N paths are looked at, so a list can come out shorter than N).
+    * ``pop_limit=N`` replaces the stack search by cube pruning (Chiang 2007; Moses'
+      ``-search-algorithm 1 -cube-pruning-pop-limit N``): at most N hypotheses are popped into each
+      stack, best first from the "cubes" of hypothesis groups × span options (:mod:`smt.search`).
 
 Lexicalised reordering (optional, ``reordering_table=``): the six msd-bidirectional-fe features of
 :mod:`smt.reordering` follow the eight (14 weights); the orientation of every new phrase is scored
@@ -91,26 +94,15 @@ from data.io import HelpFormatter, UserError, atomic_write, check_tokens, die_wi
 from data.moses import read_phrase_table, read_reordering_table, source_ngrams
 from smt.lm import LN10, load_lm
 from smt.reordering import DISC, MONO, SWAP
-from smt.weights import (DEFAULT_WEIGHTS, FEATURES, N_FEATURES, as_weights, default_weights,  # noqa: F401 (re-exported)
-                         feature_names, read_weights)
+from smt.search import _COV, _END, _LMS, _LR, _OPT, _PREV, _SCORE, _START, _TMF, _WORDS, SentenceSearch, recombination_key
+from smt.weights import (DEFAULT_WEIGHTS, DIST, FEATURES, LM, LR, N_FEATURES, PP, TM, WP,  # noqa: F401 (re-exported)
+                         as_weights, default_weights, feature_names, read_weights)
 
 #: Log-probability given to each translation-model feature of an unknown word's copy option.
 UNKNOWN_LOGPROB = -100.0
 #: Floor of the logged phrase-table probabilities (Moses' FloorScore).
 LOG_FLOOR = -100.0
 
-TM, LM, DIST, WP, PP = slice(0, 4), 4, 5, 6, 7
-
-# A hypothesis is a plain tuple (faster to build than an object); fields:
-_TOT, _SCORE, _COV, _SID, _END, _PREV, _OPT, _START, _LMS = range(9)
-# ... (score + future cost, model score, coverage bitset, LM state id, end of last source phrase
-#      (exclusive), previous hypothesis, option, start of last source phrase, LM log10 score of
-#      the last phrase incl. </s> when complete).
-# An option is a tuple: (estimate, static score, target-phrase id, target words, 4 TM log-probs,
-# target word ids, 6 lexicalised-reordering log-probs or None).
-_EST, _STATIC, _EID, _WORDS, _TMF, _WIDS, _LR = range(7)
-#: where the lexicalised-reordering features start in the feature vector (smt/reordering.py)
-LR = N_FEATURES
 
 
 @dataclass
@@ -141,11 +133,13 @@ class Decoder:
     def __init__(self, phrase_table_path, lm_path, weights=DEFAULT_WEIGHTS, stack_size: int = 100,
                  distortion_limit: int = 6, beam_threshold: float = 1e-5, table_limit: int = 20,
                  sentences: Iterable[Sequence[str]] | None = None, filter_table: bool = True,
-                 recombine: bool = True, reordering_table=None):
+                 recombine: bool = True, reordering_table=None, pop_limit: int | None = None):
         if stack_size < 1:
             raise UserError(f"stack size must be >= 1 (got {stack_size})")
         if not 0.0 <= beam_threshold <= 1.0:
             raise UserError(f"beam threshold must be a probability ratio in [0, 1] (got {beam_threshold})")
+        if pop_limit is not None and pop_limit < 1:
+            raise UserError(f"cube-pruning pop limit must be >= 1 (got {pop_limit}; none = the stack search)")
         if table_limit < 0:
             raise UserError(f"table limit must be >= 0 (got {table_limit}; 0 = no limit)")
         self.phrase_table_path = Path(phrase_table_path)
@@ -163,6 +157,7 @@ class Decoder:
         self.beam_threshold = float(beam_threshold)
         self.table_limit = int(table_limit)
         self.recombine = bool(recombine)
+        self.pop_limit = None if pop_limit is None else int(pop_limit)
         self.filter_table = bool(filter_table)
         self.lm = load_lm(self.lm_path)
         self._State = kenlm.State
@@ -277,13 +272,8 @@ class Decoder:
         return self._search(tokens, w, max(1, int(nbest)))
 
     def _search(self, f: list[str], w: np.ndarray, nbest: int, distortion_limit: int | None = None) -> list[Translation]:
-        """The stack search of one sentence (Koehn 2010 Figure 6.6; the module docstring has every rule).
-
-        One function on purpose: it is the decoder's hot loop, and its helpers (future cost, LM
-        extension, pruning, the reachable spans) are closures over the sentence's tables and local
-        variables (CPython loads those faster than it looks up attributes of an object, in a loop that
-        runs millions of times per test set). The parts, in order: translation options and the
-        future-cost table; the interned LM states and caches; the stacks; then the expansion loop."""
+        """Decode one sentence: its translation options per span, then the search of
+        :class:`smt.search.SentenceSearch` (stack search, or cube pruning when ``pop_limit`` is set)."""
         n = len(f)
         State, model = self._State, self.lm
         if n == 0:   # only the LM's <s> </s>
@@ -292,234 +282,32 @@ class Decoder:
             h = np.zeros(len(self.features))
             h[LM] = model.BaseScore(st, "</s>", State()) * LN10
             return [Translation([], h, float(np.dot(w, h)), [])]
-        w_lm = float(w[LM]) * LN10                  # applied to KenLM's log10 scores
-        w_d = float(w[DIST])
         d = self.distortion_limit if distortion_limit is None else distortion_limit
-        if d < 0:
-            d = n
-        log_beam = math.log(self.beam_threshold) if self.beam_threshold > 0 else -math.inf
-        S = self.stack_size
-        keep_arcs = nbest > 1
-        lex = self.lexicalised                      # lexicalised reordering (smt/reordering.py)
-        w_lr = w[LR:].tolist() if lex else None
-        rkey = _lexicalised_key if lex else _key
-
-        # translation options per span [s, t) and the future-cost table (Koehn 2010 §6.3.3)
-        ftup = tuple(f)
-        max_len = self._max_len
-        options: list[list[list]] = [[[] for _ in range(n + 1)] for _ in range(n + 1)]
-        NEG = -math.inf
-        fcost = [[NEG] * (n + 1) for _ in range(n + 1)]
-        for s in range(n):
-            for t in range(s + 1, min(n, s + max_len) + 1):
-                opts = self._options(ftup[s:t], w) if ftup[s:t] in self._table else []
-                if t == s + 1 and not opts:
-                    opts = [self._unknown_option(f[s], w)]
-                if opts:
-                    options[s][t] = opts
-                    fcost[s][t] = opts[0][_EST]
-        for length in range(2, n + 1):
-            for s in range(n - length + 1):
-                t = s + length
-                best = fcost[s][t]
-                for k in range(s + 1, t):
-                    c = fcost[s][k] + fcost[k][t]
-                    if c > best:
-                        best = c
-                fcost[s][t] = best
-        full = (1 << n) - 1
-        popcount = _Popcount()
-        fc_cache: dict[int, float] = {full: 0.0}
-
-        def future(cov: int) -> float:
-            total, s = 0.0, 0
-            while s < n:
-                if cov >> s & 1:
-                    s += 1
-                    continue
-                t = s + 1
-                while t < n and not cov >> t & 1:
-                    t += 1
-                total += fcost[s][t]
-                s = t
-            fc_cache[cov] = total
-            return total
-
-        # LM states are interned to small ints; LM scores cached per (state, target phrase)
-        begin = State()
-        model.BeginSentenceWrite(begin)
-        states = [begin]
-        state_ids = {begin: 0}
-        lm_cache: dict[int, tuple[float, int]] = {}    # key: state id << 32 | phrase id
-        eos_cache: dict[int, float] = {}
-
-        word_cache: dict[int, tuple[float, int]] = {}    # key: state id << 32 | word id
-
-        def lm_extend(sid: int, words, wids) -> tuple[float, int]:
-            """log10 p_LM(words | state sid) and the resulting state, word by word (cached)."""
-            total = 0.0
-            for word, wid in zip(words, wids):
-                key = sid << 32 | wid
-                r = word_cache.get(key)
-                if r is None:
-                    out = State()
-                    lp = model.BaseScore(states[sid], word, out)
-                    nid = state_ids.get(out)
-                    if nid is None:
-                        nid = state_ids[out] = len(states)
-                        states.append(out)
-                    r = word_cache[key] = (lp, nid)
-                total += r[0]
-                sid = r[1]
-            return total, sid
-
-        def lm_eos(sid: int) -> float:
-            v = eos_cache.get(sid)
-            if v is None:
-                v = eos_cache[sid] = model.BaseScore(states[sid], "</s>", State())
-            return v
-
-        # stacks[k]: recombination key -> hypothesis; best/cut-off per stack for threshold pruning
-        stacks: list[dict] = [dict() for _ in range(n + 1)]
-        stack_best = [NEG] * (n + 1)
-        stack_cut = [NEG] * (n + 1)
-        thresh = [NEG] * (n + 1)
-        # min-heaps of the best S estimates per stack: once a stack has S hypotheses, anything
-        # below its S-th best estimate would fall to histogram pruning anyway
-        heaps: list[list[float]] = [[] for _ in range(n + 1)]
-        groups: dict = {}                      # recombination key -> all hypotheses merged there
-        root = (fcost[0][n], 0.0, 0, 0, 0, None, None, 0, 0.0)
-        stacks[0][(0, 0, 0)] = root
-        counter = 0
-
-        def prune(k: int, size: int) -> None:
-            """Histogram + threshold pruning of stack k down to ``size`` hypotheses."""
-            stack = stacks[k]
-            hyps = sorted(stack.values(), key=itemgetter(_TOT), reverse=True)
-            limit = hyps[0][_TOT] + log_beam
-            kept = [h for h in hyps[:size] if h[_TOT] >= limit]
-            if len(hyps) > size:
-                stack_cut[k] = max(stack_cut[k], kept[-1][_TOT])
-                thresh[k] = max(thresh[k], stack_cut[k])
-            if self.recombine:
-                stacks[k] = {rkey(h): h for h in kept}
-            else:
-                ids = {id(h) for h in kept}
-                stacks[k] = {key: h for key, h in stack.items() if id(h) in ids}
-
-        ext_cache: dict[tuple[int, int], list] = {}
-
-        def extensions(cov: int, p: int) -> list:
-            """The spans a hypothesis (coverage ``cov``, last phrase ending at ``p``) may translate next.
-
-            Returns ``[(distortion cost, start, end, options, new coverage, future cost, stack)]``
-            under the reordering limit (Koehn 2010 §6.3.4, Moses' rule for the first gap).
-            """
-            out = []
-            g = (~cov & (cov + 1)).bit_length() - 1      # first uncovered position
-            for s in range(max(g, p - d), min(n - 1, p + d) + 1):
-                if cov >> s & 1:
-                    continue
-                mask = 0
-                for t in range(s + 1, min(n, s + max_len) + 1):
-                    if cov >> (t - 1) & 1:
-                        break
-                    mask |= 1 << (t - 1)
-                    if s != g and t - g > d:
-                        break
-                    opts = options[s][t]
-                    if opts:
-                        ncov = cov | mask
-                        fc = fc_cache.get(ncov)
-                        if fc is None:
-                            fc = future(ncov)
-                        out.append((w_d * abs(s - p), s, t, opts, ncov, fc, popcount[cov] + t - s))
-            ext_cache[(cov, p)] = out
-            return out
-
-        recombine = self.recombine
-        for k in range(n):
-            if not stacks[k]:
-                continue
-            prune(k, S)
-            for hyp in sorted(stacks[k].values(), key=itemgetter(_TOT), reverse=True):
-                cov, sid, p, score0 = hyp[_COV], hyp[_SID], hyp[_END], hyp[_SCORE]
-                if lex:
-                    sp, prev_lr = hyp[_START], (hyp[_OPT][_LR] if hyp[_OPT] is not None else None)
-                exts = ext_cache.get((cov, p))
-                if exts is None:
-                    exts = extensions(cov, p)
-                for dcost, s, t, opts, ncov, fc, k2 in exts:
-                    base = score0 - dcost
-                    final = ncov == full
-                    if lex:   # orientation of [s, t) after the last phrase [sp, p); both directions
-                        o = MONO if s == p else (SWAP if t == sp else DISC)
-                        if prev_lr is not None:
-                            base += w_lr[3 + o] * prev_lr[3 + o]
-                        w_o = w_lr[o]
-                        o_end = 3 + (MONO if t == n else DISC)
-                        w_end = w_lr[o_end] if final else 0.0
-                    stack = stacks[k2]
-                    thr = thresh[k2]
-                    for opt in opts:
-                        if base + opt[0] + fc < thr:
-                            break                        # early discarding (options sorted)
-                        ckey = sid << 32 | opt[2]
-                        r = lm_cache.get(ckey)
-                        if r is None:
-                            r = lm_cache[ckey] = lm_extend(sid, opt[3], opt[5])
-                        lm10, nsid = r
-                        if final:
-                            lm10 += lm_eos(nsid)
-                        score = base + opt[1] + w_lm * lm10
-                        if lex:
-                            lr = opt[_LR]
-                            score += w_o * lr[o] + w_end * lr[o_end]
-                        tot = score + fc
-                        if tot < thr:
-                            continue
-                        new = (tot, score, ncov, nsid, t, hyp, opt, s, lm10)
-                        if recombine:
-                            key = (ncov, nsid, t, s, opt[_EID]) if lex else (ncov, nsid, t)
-                        else:
-                            counter += 1
-                            key = counter
-                        old = stack.get(key)
-                        if old is None:
-                            stack[key] = new
-                            if keep_arcs:
-                                groups[key] = [new]
-                            hp = heaps[k2]
-                            if len(hp) < S:
-                                heapq.heappush(hp, tot)
-                                if len(hp) == S and hp[0] > thr:
-                                    thr = thresh[k2] = hp[0]
-                            elif tot > hp[0]:
-                                heapq.heapreplace(hp, tot)
-                                if hp[0] > thr:
-                                    thr = thresh[k2] = hp[0]
-                        else:
-                            if keep_arcs:
-                                groups[key].append(new)
-                            if score <= old[_SCORE]:
-                                continue
-                            stack[key] = new
-                        if tot > stack_best[k2]:
-                            stack_best[k2] = tot
-                            if tot + log_beam > thr:
-                                thr = thresh[k2] = tot + log_beam
-                        if len(stack) > 2 * S:
-                            prune(k2, S)
-                            stack = stacks[k2]
-                            thr = thresh[k2]
-        if not stacks[n]:
-            if d < n:   # every hypothesis ran into a dead end under the reordering limit
+        search = SentenceSearch(self._span_options(f, w), model, State, w, stack_size=self.stack_size,
+                                distortion_limit=d, beam_threshold=self.beam_threshold, max_len=self._max_len,
+                                recombine=self.recombine, lexicalised=self.lexicalised, keep_arcs=nbest > 1)
+        finals = search.stack_search() if self.pop_limit is None else search.cube_search(self.pop_limit)
+        if finals is None:
+            if 0 <= d < n:   # every hypothesis ran into a dead end under the reordering limit
                 return self._search(f, w, nbest, distortion_limit=0)
             raise RuntimeError("decoder found no translation")   # cannot happen: unknown words are copied
-        finals = sorted(stacks[n].values(), key=itemgetter(_SCORE), reverse=True)
-        if not keep_arcs:
+        finals.sort(key=itemgetter(_SCORE), reverse=True)
+        if nbest == 1:
             return [self._make_translation(self._chain(finals[0]), w)]
-        return self._nbest(finals, groups, w, nbest)
+        return self._nbest(finals, search.groups, w, nbest)
+
+    def _span_options(self, f: list[str], w: np.ndarray) -> list[list[list]]:
+        """``options[s][t]``: the translation options of span [s, t), best first (an unknown
+        one-word span gets the copy option; spans without options get ``[]``)."""
+        n, ftup, table, max_len = len(f), tuple(f), self._table, self._max_len
+        options: list[list[list]] = [[[] for _ in range(n + 1)] for _ in range(n + 1)]
+        for s in range(n):
+            for t in range(s + 1, min(n, s + max_len) + 1):
+                opts = self._options(ftup[s:t], w) if ftup[s:t] in table else []
+                if t == s + 1 and not opts:
+                    opts = [self._unknown_option(f[s], w)]
+                options[s][t] = opts
+        return options
 
     @staticmethod
     def _chain(hyp) -> list:
@@ -540,10 +328,10 @@ class Decoder:
         """
         sorted_groups: dict = {}
 
-        rkey = _lexicalised_key if self.lexicalised else _key
+        lex = self.lexicalised
 
         def alternatives(h) -> list:
-            key = rkey(h)
+            key = recombination_key(h, lex)
             g = sorted_groups.get(key)
             if g is None:
                 g = sorted_groups[key] = sorted(groups.get(key, ()), key=itemgetter(_SCORE), reverse=True)
@@ -662,19 +450,8 @@ class Decoder:
                     weights=self.weights.tolist(), stack_size=self.stack_size,
                     distortion_limit=self.distortion_limit, beam_threshold=self.beam_threshold,
                     table_limit=self.table_limit, sentences=sentences, filter_table=self.filter_table,
-                    recombine=self.recombine,
+                    recombine=self.recombine, pop_limit=self.pop_limit,
                     reordering_table=str(self.reordering_path) if self.reordering_path is not None else None)
-
-
-def _key(h) -> tuple:
-    """Recombination key: coverage, LM state, end of the last source phrase (§6.2.4)."""
-    return h[_COV], h[_SID], h[_END]
-
-
-def _lexicalised_key(h) -> tuple:
-    """With lexicalised reordering the last phrase pair and its start matter to what follows too."""
-    opt = h[_OPT]
-    return h[_COV], h[_SID], h[_END], h[_START], opt[_EID] if opt is not None else -1
 
 
 def _reordering_features(path: list) -> list[float]:
@@ -695,14 +472,6 @@ def _reordering_features(path: list) -> list[float]:
         o_end = MONO if prev_end == n else DISC
         lr[3 + o_end] += prev[_LR][3 + o_end]
     return lr
-
-
-class _Popcount(dict):
-    """Number of set bits of a coverage bitset, memoised."""
-
-    def __missing__(self, cov: int) -> int:
-        v = self[cov] = bin(cov).count("1")
-        return v
 
 
 _WORKER: Decoder | None = None
@@ -765,6 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam-threshold", type=float, default=1e-5,
                    help="threshold pruning: drop hypotheses below best x this ratio (0 = off)")
     p.add_argument("--distortion-limit", type=int, default=6, help="maximum jump in source words (-1 = unlimited)")
+    p.add_argument("--pop-limit", type=int, default=None, metavar="N",
+                   help="cube pruning (Moses' search-algorithm 1) with at most N hypotheses popped per stack "
+                        "(smt/search.py; default: the stack search)")
     p.add_argument("--table-limit", type=int, default=20, help="translation options per source phrase (0 = all)")
     p.add_argument("--processes", type=int, default=2, help="decoder worker processes")
     return p
@@ -785,7 +557,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_tokens(args.input, sentences)
     decoder = Decoder(args.phrase_table, args.lm, weights=weights, stack_size=args.stack_size,
                       distortion_limit=args.distortion_limit, beam_threshold=args.beam_threshold,
-                      table_limit=args.table_limit, sentences=sentences, reordering_table=args.reordering_table)
+                      table_limit=args.table_limit, sentences=sentences, reordering_table=args.reordering_table,
+                      pop_limit=args.pop_limit)
     t0 = time.time()
     out = decoder.translate_corpus(sentences, nbest=max(1, args.nbest), processes=args.processes)
     secs = time.time() - t0

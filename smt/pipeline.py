@@ -216,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reordering", choices=REORDERING_MODELS, default=None,
                    help="reordering model: distance-based only, or with Moses' msd-bidirectional-fe lexicalised "
                         "reordering (smt/reordering.py; default: the profile's smt.reordering, else distance)")
+    p.add_argument("--pop-limit", type=int, default=None, metavar="N",
+                   help="decode (MERT and test) by cube pruning with at most N pops per stack (smt/search.py; "
+                        "default: the profile's smt.pop_limit, else the stack search)")
     p.add_argument("--force", action="store_true", help="redo every step even when up to date")
     return p
 
@@ -232,16 +235,17 @@ def main(argv=None) -> int:
     with run_folder_lock(p.run_dir(args.system), "smt train"):
         run(p, profile=args.profile, train_size=args.train_size, system=args.system,
             processes=args.processes, restarts=args.restarts, tune=not args.no_tune, force=args.force,
-            weights_from=args.weights_from, reordering=args.reordering)
+            weights_from=args.weights_from, reordering=args.reordering, pop_limit=args.pop_limit)
     return 0
 
 
 def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, system: str = "pbsmt",
         processes: int = 2, restarts: int = MERT_RESTARTS, tune: bool = True, force: bool = False,
-        weights_from: str | None = None, reordering: str | None = None) -> dict:
+        weights_from: str | None = None, reordering: str | None = None, pop_limit: int | None = None) -> dict:
     """Run (or bring up to date) every step for the prepared corpus ``p``; returns scores.json."""
     t = SMTTraining(p, profile=profile, train_size=train_size, system=system, processes=processes,
-                    restarts=restarts, tune=tune, force=force, weights_from=weights_from, reordering=reordering)
+                    restarts=restarts, tune=tune, force=force, weights_from=weights_from, reordering=reordering,
+                    pop_limit=pop_limit)
     t.align()
     t.phrases()
     t.lm()
@@ -256,10 +260,15 @@ class SMTTraining:
     a method; :func:`run` calls them in order. The decoder is loaded once, when a step first needs it."""
 
     def __init__(self, p: Prepared, *, profile: str, train_size: int | None, system: str, processes: int,
-                 restarts: int, tune: bool, force: bool, weights_from: str | None, reordering: str | None):
+                 restarts: int, tune: bool, force: bool, weights_from: str | None, reordering: str | None,
+                 pop_limit: int | None = None):
         cfg = get_profile(profile, "smt")
         if reordering is not None:
             cfg["reordering"] = reordering
+        if pop_limit is not None:
+            if pop_limit < 1:
+                raise UserError(f"--pop-limit must be >= 1 (got {pop_limit})")
+            cfg["pop_limit"] = pop_limit
         self.lexicalised = cfg.get("reordering", "distance") != "distance"
         if not self.lexicalised:
             cfg.pop("reordering", None)   # distance-only runs record the settings they always had
@@ -289,7 +298,9 @@ class SMTTraining:
         self.weights_path = out / "weights.json"
         self.dev_out = {which: (out / f"dev.{which}.tok", out / f"dev.{which}.hyp") for which in ("default", "tuned")}
         self.decode_cfg = {"stack_size": cfg["stack_size"], "distortion_limit": cfg["distortion_limit"],
-                           "table_limit": cfg["table_limit"]}
+                           "table_limit": cfg["table_limit"],
+                           # the stack search's runs record the settings they always had
+                           **({"pop_limit": cfg["pop_limit"]} if cfg.get("pop_limit") else {})}
         self.model_inputs = {"phrase_table": self.table_path, "lm": self.lm_path,
                              **({"reordering_table": self.reordering_path} if self.lexicalised else {})}
         self.stamps: dict[str, dict] = {}
@@ -307,7 +318,8 @@ class SMTTraining:
             cfg = self.cfg
             self._decoder = Decoder(str(self.table_path), str(self.lm_path), weights=np.asarray(self.default_w, dtype=float),
                                     stack_size=cfg["stack_size"], distortion_limit=cfg["distortion_limit"],
-                                    table_limit=cfg["table_limit"], reordering_table=self.reordering_path)
+                                    table_limit=cfg["table_limit"], reordering_table=self.reordering_path,
+                                    pop_limit=cfg.get("pop_limit"))
         return self._decoder
 
     # --- 1. word alignment ---------------------------------------------------------------

@@ -419,6 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1234, help="seed of the random restarts/directions")
     p.add_argument("--stack-size", type=int, default=100, help="decoder stack size (hypotheses kept per stack)")
     p.add_argument("--distortion-limit", type=int, default=6, help="the decoder's distortion limit (source words a phrase may jump)")
+    p.add_argument("--pop-limit", type=int, default=None, metavar="N",
+                   help="decode by cube pruning with at most N pops per stack (smt/search.py; default: the stack search)")
     p.add_argument("--processes", type=int, default=2, help="decoder processes")
     p.add_argument("--log", help="also write the MERT log (JSON) here")
     return p
@@ -439,7 +441,8 @@ def main(argv=None) -> int:
     init = read_weights(args.init_weights) if args.init_weights else default_weights(lexicalised)
     init = as_weights(init, lexicalised)
     decoder = Decoder(args.phrase_table, args.lm, weights=init, stack_size=args.stack_size,
-                      distortion_limit=args.distortion_limit, reordering_table=args.reordering_table)
+                      distortion_limit=args.distortion_limit, reordering_table=args.reordering_table,
+                      pop_limit=args.pop_limit)
     t0 = time.time()
     weights, info = mert(decoder_nbest_fn(decoder, src, args.nbest, args.processes), refs, init,
                          iterations=args.iterations, restarts=args.restarts, seed=args.seed,

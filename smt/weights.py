@@ -18,6 +18,10 @@ from smt import reordering
 #: The log-linear model's features, in the fixed order used by the decoder, MERT and weights files.
 FEATURES = ["tm_fe", "lex_fe", "tm_ef", "lex_ef", "lm", "distortion", "word_penalty", "phrase_penalty"]
 N_FEATURES = len(FEATURES)
+#: Positions in a feature (or weight) vector: the four translation-model scores, the LM, distortion,
+#: word and phrase penalty; with lexicalised reordering its six features start at LR.
+TM, LM, DIST, WP, PP = slice(0, 4), 4, 5, 6, 7
+LR = N_FEATURES
 #: Untuned Moses-like weights (see smt/decode.py's docstring for the sign convention).
 DEFAULT_WEIGHTS = [0.2, 0.2, 0.2, 0.2, 0.5, 0.3, -0.5, 0.2]
 #: The features of a system with lexicalised reordering, and their untuned weights.

@@ -317,3 +317,53 @@ def test_table_filtering_reloads_for_new_phrases(model):
     b = Decoder(pt, lmp, distortion_limit=-1, filter_table=False).translate(SENTENCE)[0]
     assert a.tokens == b.tokens == ["he", "has", "seen", "the", "house"]
     assert a.score == b.score
+
+
+# -- cube pruning (smt/search.py) ----------------------------------------------------------------
+
+EXHAUSTIVE = dict(stack_size=100000, beam_threshold=0.0, table_limit=0)
+
+
+@pytest.mark.parametrize("w", WEIGHTS)
+@pytest.mark.parametrize("d", [-1, 2, 0])
+def test_cube_pruning_unlimited_equals_the_stack_search(model, w, d):
+    """With no pop limit every cell of every cube is popped: the same search space as the (here
+    unpruned) stack search, so the same optimum, features and n-best list — and the exhaustive optimum."""
+    pt, lmp, lm = model
+    w = np.asarray(w)
+    stack = Decoder(pt, lmp, weights=w, distortion_limit=d, **EXHAUSTIVE)
+    cube = Decoder(pt, lmp, weights=w, distortion_limit=d, pop_limit=None, **EXHAUSTIVE)
+    cube.pop_limit = 10 ** 9       # "unlimited" through the cube search itself (None selects the stack search)
+    for sent in (SENTENCE, ["gesehen", "er", "hat"], "er hat das xyzzy gesehen".split()):
+        a, b = stack.translate(sent, nbest=6), cube.translate(sent, nbest=6)
+        assert [t.tokens for t in a] == [t.tokens for t in b]
+        assert [t.score for t in a] == pytest.approx([t.score for t in b], abs=1e-12)
+        np.testing.assert_allclose(a[0].features, b[0].features, atol=1e-12)
+    best, _ = exhaustive(SENTENCE, lm, w, d)
+    assert cube.translate(SENTENCE)[0].score == pytest.approx(max(best.values()), abs=1e-5)
+
+
+def test_cube_pruning_pops_at_most_the_limit(model):
+    """Each stack receives at most pop_limit hypotheses, and a limited search still returns a complete,
+    self-consistent translation (its score is w·h of its own derivation) no better than the optimum."""
+    from smt.search import SentenceSearch
+    pt, lmp, lm = model
+    w = np.asarray(DEFAULT_WEIGHTS)
+    dec = Decoder(pt, lmp, weights=w, distortion_limit=-1, pop_limit=2, sentences=[SENTENCE], **EXHAUSTIVE)
+    search = SentenceSearch(dec._span_options(SENTENCE, w), dec.lm, dec._State, w, stack_size=100000,
+                            distortion_limit=-1, beam_threshold=0.0, max_len=dec._max_len)
+    finals = search.cube_search(pop_limit=2)
+    assert finals and all(len(st) <= 2 for st in search.stacks[1:])
+    full = Decoder(pt, lmp, weights=w, distortion_limit=-1, **EXHAUSTIVE)
+    (out,) = dec.translate(SENTENCE)
+    assert sum(fe - fs for (fs, fe), _ in out.alignment) == len(SENTENCE)
+    derivation = [(fs, fe, tuple(out.tokens[es:ee])) for (fs, fe), (es, ee) in out.alignment]
+    _, h = features(SENTENCE, derivation, lm)
+    np.testing.assert_allclose(out.features, h, atol=1e-5)
+    assert out.score <= full.translate(SENTENCE)[0].score + 1e-9
+
+
+def test_pop_limit_checked(model):
+    pt, lmp, _ = model
+    with pytest.raises(UserError, match="pop limit must be >= 1"):
+        Decoder(pt, lmp, pop_limit=0)

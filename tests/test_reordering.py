@@ -102,11 +102,12 @@ def lexicalised_model(tmp_path_factory):
 
 @pytest.mark.parametrize("w_lr", [[0.3] * 6, [1.0, -0.5, 0.8, 0.2, 1.5, -0.3]])
 @pytest.mark.parametrize("d", [-1, 2])
-def test_lexicalised_decoder_matches_exhaustive_search(lexicalised_model, w_lr, d):
+@pytest.mark.parametrize("pop_limit", [None, 10 ** 9])     # the stack search; cube pruning, unlimited
+def test_lexicalised_decoder_matches_exhaustive_search(lexicalised_model, w_lr, d, pop_limit):
     pt, rt, lmp, lm = lexicalised_model
     w = np.array([0.1, 0.3, 0.2, 0.1, 1.0, 0.05, -1.5, 0.4] + w_lr)
     dec = Decoder(pt, lmp, weights=w, stack_size=100000, distortion_limit=d, beam_threshold=0.0, table_limit=0,
-                  reordering_table=rt)
+                  reordering_table=rt, pop_limit=pop_limit)
     _, results = exhaustive(SENTENCE, lm, w[:8], d)
     scored = []
     for _, tokens, derivation in results:
