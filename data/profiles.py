@@ -42,6 +42,9 @@ PROFILES: dict[str, dict] = {
             "tune_dev_size": 400,          # dev sentences used by MERT (all of dev in full)
             "mert_iterations": 4,
             "nbest": 50,                   # n-best per MERT decoder run (Moses: 100; 50 halves tuning time)
+            # optional "pop_limit": N decodes (MERT and test) by cube pruning with N pops per stack
+            # instead of the stack search (smt/search.py, benchmarks/bench_search.py); absent here so
+            # that the study's PBSMT numbers stay those of the stack search
         },
         "nmt": {
             # The trained default (benchmarks/bench_recipe.py shows the candidates): small GRU
