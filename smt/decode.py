@@ -548,6 +548,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("--processes must be >= 1")
     if args.nbest < 0:
         raise UserError("--nbest must be >= 0")
+    if args.pop_limit is not None and args.pop_limit < 1:
+        raise UserError("--pop-limit must be >= 1")
     if bool(args.nbest_out) != bool(args.nbest):
         raise UserError("--nbest and --nbest-out go together")
     weights = default_weights(args.reordering_table is not None)

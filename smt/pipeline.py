@@ -229,6 +229,8 @@ def main(argv=None) -> int:
         raise UserError("--processes must be >= 1")
     if args.restarts < 0:
         raise UserError("--restarts must be >= 0")
+    if args.pop_limit is not None and args.pop_limit < 1:
+        raise UserError(f"--pop-limit must be >= 1 (got {args.pop_limit})")
     if not args.system or "/" in args.system or args.system.startswith("."):
         raise UserError(f"--system {args.system!r}: must be a plain folder name")
     p = prepared_from_args(args)
@@ -266,8 +268,6 @@ class SMTTraining:
         if reordering is not None:
             cfg["reordering"] = reordering
         if pop_limit is not None:
-            if pop_limit < 1:
-                raise UserError(f"--pop-limit must be >= 1 (got {pop_limit})")
             cfg["pop_limit"] = pop_limit
         self.lexicalised = cfg.get("reordering", "distance") != "distance"
         if not self.lexicalised:

@@ -433,6 +433,8 @@ def main(argv=None) -> int:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1")
     if args.restarts < 0 or args.random_directions < 0:
         raise UserError("--restarts and --random-directions must be >= 0")
+    if args.pop_limit is not None and args.pop_limit < 1:
+        raise UserError("--pop-limit must be >= 1")
     from smt.decode import Decoder  # the decoder is imported where MERT drives it (CLI), not for MERT itself
     src = read_tokenized(args.src, allow_empty_lines=False)
     refs = read_tokenized(args.ref)

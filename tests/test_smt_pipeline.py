@@ -224,3 +224,25 @@ def test_lexicalised_reordering_system(tiny_run):
     assert not (run_dir / "reordering-table.gz").exists()
     src = [line.split() for line in read_lines(corpus / "test.de")][:3]
     assert pbsmt_decoder(d, get("tiny", "smt"), src).lexicalised and not pbsmt_decoder(run_dir, get("tiny", "smt"), src).lexicalised
+
+
+def test_cube_pruning_system(tiny_run):
+    """`--pop-limit N`: MERT and the test set are decoded by cube pruning; the limit is recorded in the
+    settings and in the decoding step's stamp, and the stack search's runs record no such key."""
+    root, corpus, argv, run_dir = tiny_run
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MT_BUILD_DIR", str(root / "build"))
+        mp.setenv("MT_RUNS_DIR", str(root / "runs"))
+        mp.setenv("MT_NO_PROGRESS", "1")
+        assert pipeline.main([*argv, "--system", "pbsmt-cube", "--pop-limit", "20"]) == 0
+        with pytest.raises(UserError, match="--pop-limit must be >= 1"):
+            pipeline.main([*argv, "--system", "x", "--pop-limit", "0"])
+    assert not (root / "runs" / "tiny" / "de-en" / "x").exists()      # refused before anything is written
+    d = root / "runs" / "tiny" / "de-en" / "pbsmt-cube"
+    scores = json.loads((d / "scores.json").read_text())
+    assert scores["settings"]["pop_limit"] == 20 and 0 < scores["bleu"] <= 100
+    stamp = json.loads((d / "decode-test-tuned.stamp.json").read_text())
+    assert stamp["key"]["settings"]["pop_limit"] == 20
+    assert "pop_limit" not in json.loads((run_dir / "scores.json").read_text())["settings"]
+    assert "pop_limit" not in json.loads((run_dir / "decode-test-tuned.stamp.json").read_text())["key"]["settings"]
+    assert len(read_lines(d / "test.hyp", allow_empty_lines=True)) == len(read_lines(corpus / "test.en"))
