@@ -236,8 +236,8 @@ def test_cube_pruning_system(tiny_run):
         mp.setenv("MT_NO_PROGRESS", "1")
         assert pipeline.main([*argv, "--system", "pbsmt-cube", "--pop-limit", "20"]) == 0
         with pytest.raises(UserError, match="--pop-limit must be >= 1"):
-            pipeline.main([*argv, "--system", "x", "--pop-limit", "0"])
-    assert not (root / "runs" / "tiny" / "de-en" / "x").exists()      # refused before anything is written
+            pipeline.main([*argv, "--system", "cube-0", "--pop-limit", "0"])
+    assert not (root / "runs" / "tiny" / "de-en" / "cube-0").exists()   # refused before anything is written
     d = root / "runs" / "tiny" / "de-en" / "pbsmt-cube"
     scores = json.loads((d / "scores.json").read_text())
     assert scores["settings"]["pop_limit"] == 20 and 0 < scores["bleu"] <= 100
