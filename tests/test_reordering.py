@@ -129,3 +129,19 @@ def test_eight_weights_get_the_default_reordering_weights(lexicalised_model):
     dec = Decoder(pt, lmp, reordering_table=rt)
     assert dec.weights.shape == (14,) and list(dec.weights[8:]) == [0.3] * 6
     assert len(dec.features) == 14 and dec.features[8] == "lr_prev_mono"
+
+
+def test_distance_only_tables_skip_the_orientations(tmp_path):
+    """Without a reordering table nothing is counted for one, and the phrase table is the same."""
+    pairs = [("a b c".split(), "B A C".split(), [(0, 1), (1, 0), (2, 2)]),
+             ("a b".split(), "A B".split(), [(0, 0), (1, 1)])]
+    tables = []
+    for orientations in (True, False):
+        c = PhraseCounts(3, orientations=orientations)
+        for f, e, a in pairs:
+            c.add(f, e, a)
+        assert (len(c.inst_o) == c.instances) if orientations else not c.inst_o
+        t = score_phrases(c, None)
+        assert (t.reordering is not None) == orientations
+        tables.append(list(t.lines()))
+    assert tables[0] == tables[1] and len(tables[0]) > 0
