@@ -1,4 +1,5 @@
 """End-to-end PBSMT (`python -m smt train`) on a tiny real corpus, and its make-like steps."""
+import contextlib
 import json
 import re
 
@@ -17,6 +18,16 @@ def _files(run_dir):
     return {p: p.stat().st_mtime_ns for p in sorted(run_dir.rglob("*")) if p.is_file() and p.name != "train.log"}
 
 
+@contextlib.contextmanager
+def _study_env(root):
+    """Build dir, runs dir and no progress bars under ``root`` (the environment every run here uses)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MT_BUILD_DIR", str(root / "build"))
+        mp.setenv("MT_RUNS_DIR", str(root / "runs"))
+        mp.setenv("MT_NO_PROGRESS", "1")
+        yield
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """One pipeline run on 200/30/30 Multi30k pairs (profile tiny), shared by the tests below."""
@@ -24,10 +35,7 @@ def tiny_run(tmp_path_factory):
     corpus = make_tiny_corpus(root / "tiny")
     argv = ["--corpus", str(corpus), "--src", "de", "--tgt", "en", "--profile", "tiny", "--processes", "1",
             "--restarts", "5"]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MT_BUILD_DIR", str(root / "build"))
-        mp.setenv("MT_RUNS_DIR", str(root / "runs"))
-        mp.setenv("MT_NO_PROGRESS", "1")
+    with _study_env(root):
         assert pipeline.main(argv) == 0
         yield root, corpus, argv, root / "runs" / "tiny" / "de-en" / "pbsmt"
 
@@ -186,10 +194,7 @@ def test_truncated_phrase_table_is_rebuilt_not_reused(tiny_run, capsys):
 def test_learning_curve_point_reuses_tuned_weights(tiny_run):
     """`--train-size N --weights-from pbsmt`: a subset system with the full system's MERT weights."""
     root, corpus, argv, run_dir = tiny_run
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MT_BUILD_DIR", str(root / "build"))
-        mp.setenv("MT_RUNS_DIR", str(root / "runs"))
-        mp.setenv("MT_NO_PROGRESS", "1")
+    with _study_env(root):
         assert pipeline.main([*argv, "--train-size", "100", "--system", "pbsmt-n100", "--weights-from", "pbsmt"]) == 0
         with pytest.raises(UserError, match="no-such/weights.json: no such file"):
             pipeline.main([*argv, "--train-size", "100", "--system", "x", "--weights-from", "no-such"])
@@ -208,10 +213,7 @@ def test_lexicalised_reordering_system(tiny_run):
     from data.profiles import get
     from smt.phrases import read_phrase_table, read_reordering_table
     root, corpus, argv, run_dir = tiny_run
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MT_BUILD_DIR", str(root / "build"))
-        mp.setenv("MT_RUNS_DIR", str(root / "runs"))
-        mp.setenv("MT_NO_PROGRESS", "1")
+    with _study_env(root):
         assert pipeline.main([*argv, "--system", "pbsmt-msd", "--reordering", "msd-bidirectional-fe"]) == 0
     d = root / "runs" / "tiny" / "de-en" / "pbsmt-msd"
     pt, rt = read_phrase_table(d / "phrase-table.gz"), read_reordering_table(d / "reordering-table.gz")
@@ -230,10 +232,7 @@ def test_cube_pruning_system(tiny_run):
     """`--pop-limit N`: MERT and the test set are decoded by cube pruning; the limit is recorded in the
     settings and in the decoding step's stamp, and the stack search's runs record no such key."""
     root, corpus, argv, run_dir = tiny_run
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MT_BUILD_DIR", str(root / "build"))
-        mp.setenv("MT_RUNS_DIR", str(root / "runs"))
-        mp.setenv("MT_NO_PROGRESS", "1")
+    with _study_env(root):
         assert pipeline.main([*argv, "--system", "pbsmt-cube", "--pop-limit", "20"]) == 0
         with pytest.raises(UserError, match="--pop-limit must be >= 1"):
             pipeline.main([*argv, "--system", "cube-0", "--pop-limit", "0"])
