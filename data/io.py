@@ -234,6 +234,13 @@ def read_tokenized(path: str | os.PathLike, **kw) -> list[list[str]]:
     return [line.split() for line in read_lines(path, **kw)]
 
 
+def umask() -> int:
+    """The process's umask (read without changing it: os.umask can only be read by setting it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[io.IOBase]:
     """Open a temp file next to ``path``; on success rename it over ``path``, else delete it."""
@@ -247,9 +254,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
             fh = os.fdopen(fd, mode, encoding=encoding, newline="\n")
         with fh:
             yield fh
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give artifacts the usual mode
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp creates 0600; give artifacts the usual mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

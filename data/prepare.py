@@ -29,7 +29,7 @@ import numpy as np
 
 from data import corpus as corpus_mod
 from data import preprocess as pp
-from data.io import HelpFormatter, UserError, check_line_counts, check_tokens, no_progress, read_json, read_lines, write_json, write_lines
+from data.io import HelpFormatter, UserError, check_line_counts, check_tokens, no_progress, read_json, read_lines, umask, write_json, write_lines
 from data.profiles import PROFILES, SEED
 
 #: Bump when preprocessing changes so that cached builds are redone.
@@ -158,9 +158,7 @@ def prepare(corpus: str = "bible", src: str | None = None, tgt: str | None = Non
     try:
         with no_progress() if quiet else contextlib.nullcontext():
             manifest = _build(c, tmp, corpus_hash)
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700: give it the mode any new folder gets
+        tmp.chmod(0o777 & ~umask())  # mkdtemp makes it 0700: give it the mode any new folder gets
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -9,13 +9,14 @@ ratio above ``max_ratio`` are dropped, and every drop is counted by reason.
 """
 from __future__ import annotations
 
+import os
 import unicodedata
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from sacremoses import MosesDetokenizer, MosesDetruecaser, MosesTokenizer, MosesTruecaser
 
-from data.io import progress
+from data.io import progress, umask
 
 CLEAN_MAX_TOKENS = 80
 CLEAN_MAX_RATIO = 9.0
@@ -37,6 +38,7 @@ def train_truecaser(tokenized: Sequence[str], model_path: Path) -> MosesTruecase
     """Train a Moses truecaser on tokenised training sentences; save it in Moses' format."""
     tc = MosesTruecaser()
     tc.train([line.split() for line in tokenized], possibly_use_first_token=False, save_to=str(model_path))
+    os.chmod(model_path, 0o666 & ~umask())   # sacremoses writes it 0600; the usual mode, like every artifact
     return tc
 
 

@@ -225,6 +225,8 @@ def test_prepared_folder_has_the_umask_mode(isolated, tiny_corpus):
     finally:
         os.umask(old)
     assert p.dir.stat().st_mode & 0o777 == 0o755
+    modes = {f.name: f.stat().st_mode & 0o777 for f in p.dir.iterdir() if f.is_file()}
+    assert modes and all(m == 0o644 for m in modes.values()), modes     # the truecasing models too
 
 
 def test_children_die_with_a_killed_report(tmp_path):
