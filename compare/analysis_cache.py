@@ -37,6 +37,14 @@ def is_trained(d: Path, name: str) -> bool:
     return (d / "scores.json").is_file() and all((d / f).is_file() for f in model_files(name) if f not in OPTIONAL)
 
 
+def pop_limit(d: Path, smt_cfg: dict) -> int | None:
+    """The search a PBSMT system was trained with: its recorded cube-pruning pop limit (``smt train
+    --pop-limit``), else the profile's; ``None`` = the stack search."""
+    scores = d / "scores.json"
+    settings = read_json(scores).get("settings", {}) if scores.is_file() else {}
+    return settings.get("pop_limit", smt_cfg.get("pop_limit"))
+
+
 def sweep_sample(p: Prepared, n: int | None) -> list[int]:
     """The seeded sample of test sentences every sweep uses."""
     return sample_indices(p.manifest["counts"]["test"], n)
@@ -46,9 +54,9 @@ def sweep_key(p: Prepared, d: Path, name: str, rep: dict, smt_cfg: dict) -> dict
     """What ``beam_sweep.json`` of system ``name`` (folder ``d``) must record to be current."""
     idx = sweep_sample(p, rep.get("sweep_sample"))
     if name.startswith("pbsmt"):
+        pops = pop_limit(d, smt_cfg)
         settings = {"stacks": list(rep["stack_sizes"]), "sample": idx, "distortion_limit": smt_cfg["distortion_limit"],
-                    "table_limit": smt_cfg["table_limit"],
-                    **({"pop_limit": smt_cfg["pop_limit"]} if smt_cfg.get("pop_limit") else {})}
+                    "table_limit": smt_cfg["table_limit"], **({"pop_limit": pops} if pops else {})}
     else:
         settings = {"beams": list(rep["beam_sizes"]), "sample": idx}
     return {"files": model_hashes(d, name), "settings": settings}

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from compare.analysis_cache import ANALYSED, SWEEP_CACHE, is_trained, sweep_key, sweep_sample
+from compare.analysis_cache import ANALYSED, SWEEP_CACHE, is_trained, pop_limit, sweep_key, sweep_sample
 from evaluation.score import bleu
 from data.io import UserError, progress, read_json, read_lines, read_tokenized, write_json
 from nmt.bpe import merge_subwords
@@ -121,12 +121,13 @@ def nmt_sweep(run_dir: Path, p, idx: Sequence[int], beams: Sequence[int],
 
 
 def pbsmt_decoder(run_dir: Path, cfg: dict, sentences, stack_size: int | None = None) -> Decoder:
-    """The trained PBSMT system of ``run_dir`` (tuned weights) as a decoder for ``sentences``."""
+    """The trained PBSMT system of ``run_dir`` (tuned weights, and the search it was tuned with) as a
+    decoder for ``sentences``."""
     weights = read_weights(run_dir / "weights.json")
     lexicalised = len(weights) > N_FEATURES     # tuned with the lexicalised reordering table beside it
     return Decoder(run_dir / "phrase-table.gz", run_dir / "lm.binary", weights=weights,
                    stack_size=stack_size or cfg["stack_size"], distortion_limit=cfg["distortion_limit"],
-                   table_limit=cfg["table_limit"], sentences=sentences, pop_limit=cfg.get("pop_limit"),
+                   table_limit=cfg["table_limit"], sentences=sentences, pop_limit=pop_limit(run_dir, cfg),
                    reordering_table=run_dir / "reordering-table.gz" if lexicalised else None)
 
 

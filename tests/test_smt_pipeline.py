@@ -245,3 +245,9 @@ def test_cube_pruning_system(tiny_run):
     assert "pop_limit" not in json.loads((run_dir / "scores.json").read_text())["settings"]
     assert "pop_limit" not in json.loads((run_dir / "decode-test-tuned.stamp.json").read_text())["key"]["settings"]
     assert len(read_lines(d / "test.hyp", allow_empty_lines=True)) == len(read_lines(corpus / "test.en"))
+    # the decoding analyses decode each system with the search it was tuned with
+    from compare.beam import pbsmt_decoder
+    from data.profiles import get
+    src = [line.split() for line in read_lines(corpus / "test.de")][:3]
+    assert pbsmt_decoder(d, get("tiny", "smt"), src).pop_limit == 20
+    assert pbsmt_decoder(run_dir, get("tiny", "smt"), src).pop_limit is None
