@@ -10,7 +10,6 @@ set's source hash) — equals the one it records.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
 from data.io import UserError, read_json, sha256_file
 from data.prepare import Prepared, sample_indices

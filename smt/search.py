@@ -348,6 +348,7 @@ class SentenceSearch:
         hypotheses. Edges (cubes) into later stacks are made when a stack is finished."""
         n, S, stacks = self.n, self.S, self.stacks
         edges: list[list] = [[] for _ in range(n + 1)]   # per target stack: (group, extension)
+        expand, add, heappush, heappop = self.expand, self.add, heapq.heappush, heapq.heappop
         tie = 0
         for k in range(n):
             if stacks[k]:
@@ -370,7 +371,6 @@ class SentenceSearch:
             edges[k1] = []
             heapq.heapify(queue)
             pops = 0
-            expand, add, heappush, heappop = self.expand, self.add, heapq.heappush, heapq.heappop
             while queue and (pop_limit is None or pops < pop_limit):
                 _, _, new, hyps, ext, i, j = heappop(queue)
                 if new is None:             # scored by its estimate so far: score it exactly

@@ -7,7 +7,6 @@ independently (the LM by KenLM's full-sentence score).
 """
 from __future__ import annotations
 
-import itertools
 import math
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 from data.io import UserError
 from smt.decode import (DEFAULT_WEIGHTS, FEATURES, UNKNOWN_LOGPROB, Decoder, format_nbest, main,
                         parse_nbest)
+from smt.search import SentenceSearch
 
 REPO = Path(__file__).resolve().parents[1]
 LN10 = math.log(10)
@@ -346,7 +346,6 @@ def test_cube_pruning_unlimited_equals_the_stack_search(model, w, d):
 def test_cube_pruning_pops_at_most_the_limit(model):
     """Each stack receives at most pop_limit hypotheses, and a limited search still returns a complete,
     self-consistent translation (its score is w·h of its own derivation) no better than the optimum."""
-    from smt.search import SentenceSearch
     pt, lmp, lm = model
     w = np.asarray(DEFAULT_WEIGHTS)
     dec = Decoder(pt, lmp, weights=w, distortion_limit=-1, pop_limit=2, sentences=[SENTENCE], **EXHAUSTIVE)
