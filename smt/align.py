@@ -50,6 +50,7 @@ from threadpoolctl import threadpool_limits
 
 from data import pharaoh
 from data.io import MAX_TOKENS as IO_MAX_TOKENS, UserError, atomic_write, check_tokens, progress, read_parallel, write_lines
+from smt import fertility
 
 MODELS = ("ibm1", "ibm2", "hmm")
 SYMMETRIZE = ("intersect", "union", "grow", "grow-diag", "grow-final", "grow-diag-final",
@@ -624,13 +625,17 @@ def train_directions(src_sents, tgt_sents, model: str = "hmm", iterations: int =
 def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequence[str]], model: str = "hmm",
                  iterations: int = 5, ibm1_iterations: int = 5, symmetrize: str = "grow-diag-final-and",
                  p0: float = P0, alpha: float = ALPHA, agreement: bool = True, models_out=None,
-                 keep_src_words: set[str] | None = None) -> list[list[tuple[int, int]]]:
+                 keep_src_words: set[str] | None = None, fertility_iterations: int = 0,
+                 beta: float = fertility.BETA) -> list[list[tuple[int, int]]]:
     """Word-align a tokenised corpus; returns per pair the sorted (source i, target j) links, 0-based.
 
     Both directions are trained (jointly by agreement unless ``agreement=False``, see
     :func:`train_directions`), Viterbi-aligned and symmetrised with ``symmetrize``. With
-    ``models_out = (src2tgt.npz, tgt2src.npz)`` both trained models are saved for
-    :func:`forced_align`, their t-tables cut to the source words ``keep_src_words`` if given.
+    ``fertility_iterations > 0`` (HMM only) the HMMs are refined by that many iterations of the
+    fertility HMM (:mod:`smt.fertility`, smoothing ``beta``) and its hill-climbed alignments are
+    symmetrised instead. With ``models_out = (src2tgt.npz, tgt2src.npz)`` both trained models are
+    saved for :func:`forced_align` (HMM parameters: forced alignment has no fertilities), their
+    t-tables cut to the source words ``keep_src_words`` if given.
     """
     if len(src_sents) != len(tgt_sents):
         raise UserError(f"{len(src_sents):,} source but {len(tgt_sents):,} target sentences")
@@ -638,11 +643,22 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
         raise UserError(f"unknown symmetrisation {symmetrize!r} (choose from {', '.join(SYMMETRIZE)})")
     check_lengths(src_sents, "source")
     check_lengths(tgt_sents, "target")
+    if fertility_iterations < 0:
+        raise UserError(f"fertility iterations must be >= 0 (got {fertility_iterations})")
+    if fertility_iterations and model != "hmm":
+        raise UserError(f"the fertility HMM refines the HMM: use model hmm, not {model!r}, with fertility iterations")
+    if beta <= 0:
+        raise UserError(f"the fertility smoothing beta must be > 0 (got {beta})")
     s2t, t2s = train_directions(src_sents, tgt_sents, model, iterations, ibm1_iterations, p0, alpha, agreement)
+    if fertility_iterations:
+        f_s2t, f_t2s = fertility.refine(s2t, t2s, fertility_iterations, beta, agreement)
+        a_s2t, a_t2s = f_s2t.viterbi(), f_t2s.viterbi()
+    else:
+        a_s2t, a_t2s = s2t.viterbi(), t2s.viterbi()
     if models_out is not None:
         AlignmentModel.save_params(models_out[0], s2t.params(keep_f=keep_src_words))
         AlignmentModel.save_params(models_out[1], t2s.params(keep_e=keep_src_words))
-    return symmetrize_corpus(s2t.viterbi(), t2s.viterbi(), symmetrize)
+    return symmetrize_corpus(a_s2t, a_t2s, symmetrize)
 
 
 def symmetrize_corpus(a_s2t: list[np.ndarray], a_t2s: list[np.ndarray], method: str) -> list[list[tuple[int, int]]]:
@@ -688,6 +704,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--independent", action="store_true",
                         help="train the two directions separately (plain EM, as GIZA++/fast_align) instead of "
                              "jointly by agreement (Liang et al. 2006, the default)")
+    parser.add_argument("--fertility-iterations", type=int, default=0, metavar="N",
+                        help="refine the HMM with N iterations of the fertility HMM (Zhao & Gildea 2010; "
+                             "smt/fertility.py), GIZA++-style hill-climbing and neighbourhood counts; "
+                             f"0 = the HMM alone (default); {fertility.ITERATIONS} is the bench's setting")
+    parser.add_argument("--beta", type=float, default=fertility.BETA,
+                        help="pseudo-occurrences of the corpus-wide fertility distribution in each "
+                             f"word's n(phi | e) (default: {fertility.BETA})")
     parser.add_argument("--out", help="write the alignment here (atomically) instead of stdout")
     args = parser.parse_args(argv)
     src_lines, tgt_lines = read_parallel(args.src, args.tgt)
@@ -696,7 +719,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_lengths(tgt, args.tgt)
     t0 = time.time()
     links = align_corpus(src, tgt, args.model, args.iterations, args.ibm1_iterations, args.symmetrize,
-                         args.p0, args.alpha, agreement=not args.independent)
+                         args.p0, args.alpha, agreement=not args.independent,
+                         fertility_iterations=args.fertility_iterations, beta=args.beta)
     lines = [to_pharaoh(x) for x in links]
     if args.out:
         write_lines(args.out, lines)

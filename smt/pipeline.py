@@ -158,7 +158,8 @@ def align_step(src: Path, tgt: Path, out: Path, cfg: dict, models=None, test_src
     keep = {w for path in test_srcs for line in read_lines(path) for w in line.lower().split()}
     links = align_corpus(f, e, model=cfg["align_model"], iterations=cfg["iterations"],
                          ibm1_iterations=cfg["ibm1_iterations"], symmetrize=cfg["symmetrize"],
-                         models_out=models, keep_src_words=keep if models else None)
+                         models_out=models, keep_src_words=keep if models else None,
+                         fertility_iterations=cfg.get("fertility_iterations") or 0)
     write_lines(out, (pharaoh.format(sorted(a)) for a in links))
     n_links = sum(len(a) for a in links)
     return {"sentences": len(links), "links": n_links,
@@ -326,6 +327,8 @@ class SMTTraining:
     def align(self) -> None:
         p, cfg = self.p, self.cfg
         align_cfg = {k: cfg[k] for k in ("align_model", "iterations", "ibm1_iterations", "symmetrize")}
+        if cfg.get("fertility_iterations"):            # recorded only when set: older stamps stay valid
+            align_cfg["fertility_iterations"] = cfg["fertility_iterations"]
         test_srcs = [p.file("test", "src")] + [p.file(f"test-{x}", "src") for x in sorted(p.manifest.get("extra_tests") or {})]
         self._step("align", [self.align_path, *self.models],
                    {"src": self.train_src, "tgt": self.train_tgt, **{f"test{k}": f for k, f in enumerate(test_srcs)}},
