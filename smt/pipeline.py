@@ -220,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pop-limit", type=int, default=None, metavar="N",
                    help="decode (MERT and test) by cube pruning with at most N pops per stack (smt/search.py; "
                         "default: the profile's smt.pop_limit, else the stack search)")
+    p.add_argument("--fertility-iterations", type=int, default=None, metavar="N",
+                   help="refine the word alignment's HMM with N iterations of the fertility HMM (smt/fertility.py; "
+                        "default: the profile's smt.fertility_iterations, else none)")
     p.add_argument("--force", action="store_true", help="redo every step even when up to date")
     return p
 
@@ -232,23 +235,27 @@ def main(argv=None) -> int:
         raise UserError("--restarts must be >= 0")
     if args.pop_limit is not None and args.pop_limit < 1:
         raise UserError(f"--pop-limit must be >= 1 (got {args.pop_limit})")
+    if args.fertility_iterations is not None and args.fertility_iterations < 0:
+        raise UserError(f"--fertility-iterations must be >= 0 (got {args.fertility_iterations})")
     if not args.system or "/" in args.system or args.system.startswith("."):
         raise UserError(f"--system {args.system!r}: must be a plain folder name")
     p = prepared_from_args(args)
     with run_folder_lock(p.run_dir(args.system), "smt train"):
         run(p, profile=args.profile, train_size=args.train_size, system=args.system,
             processes=args.processes, restarts=args.restarts, tune=not args.no_tune, force=args.force,
-            weights_from=args.weights_from, reordering=args.reordering, pop_limit=args.pop_limit)
+            weights_from=args.weights_from, reordering=args.reordering, pop_limit=args.pop_limit,
+            fertility_iterations=args.fertility_iterations)
     return 0
 
 
 def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, system: str = "pbsmt",
         processes: int = 2, restarts: int = MERT_RESTARTS, tune: bool = True, force: bool = False,
-        weights_from: str | None = None, reordering: str | None = None, pop_limit: int | None = None) -> dict:
+        weights_from: str | None = None, reordering: str | None = None, pop_limit: int | None = None,
+        fertility_iterations: int | None = None) -> dict:
     """Run (or bring up to date) every step for the prepared corpus ``p``; returns scores.json."""
     t = SMTTraining(p, profile=profile, train_size=train_size, system=system, processes=processes,
                     restarts=restarts, tune=tune, force=force, weights_from=weights_from, reordering=reordering,
-                    pop_limit=pop_limit)
+                    pop_limit=pop_limit, fertility_iterations=fertility_iterations)
     t.align()
     t.phrases()
     t.lm()
@@ -264,8 +271,10 @@ class SMTTraining:
 
     def __init__(self, p: Prepared, *, profile: str, train_size: int | None, system: str, processes: int,
                  restarts: int, tune: bool, force: bool, weights_from: str | None, reordering: str | None,
-                 pop_limit: int | None = None):
+                 pop_limit: int | None = None, fertility_iterations: int | None = None):
         cfg = get_profile(profile, "smt")
+        if fertility_iterations is not None:
+            cfg["fertility_iterations"] = fertility_iterations
         if reordering is not None:
             cfg["reordering"] = reordering
         if pop_limit is not None:
