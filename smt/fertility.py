@@ -71,6 +71,7 @@ class FertilityHMM:
         if beta <= 0:
             raise ValueError(f"beta must be > 0, got {beta}")
         self.hmm, self.beta, self.desc = hmm, beta, desc
+        self._cache = None                                # log tables of the current parameters
         self.a: list[np.ndarray] = [np.asarray(x) + 1 for x in hmm.viterbi("hmm")]
         self._rows = {}                                   # pair k -> (batch, row in batch)
         for b in hmm.batches:
@@ -90,6 +91,7 @@ class FertilityHMM:
     # ---------------------------------------------------------------- parameters
     def set_fertility_counts(self, counts: np.ndarray) -> None:
         """n(φ | e) = (C(φ, e) + β g(φ)) / (C(e) + β), g the corpus-wide fertility distribution."""
+        self._cache = None
         g = counts.sum(0)
         g = g / max(g.sum(), _FLOOR)
         self.g = g
@@ -103,14 +105,18 @@ class FertilityHMM:
         hmm = self.hmm
         b, r = self._rows[k]
         m, l = int(hmm.m[k]), b.l
-        tt = np.append(hmm.t, 1.0)
-        E = tt[hmm._cells(b, hmm.pair)[r, :m]]
-        J, _ = hmm._jump_matrix(l)
-        lJ = np.zeros((l + 1, l + 1))
-        lJ[:, 1:] = np.log(np.maximum(J, _FLOOR))
+        if self._cache is None:                           # per parameter set: t with padding's 1, jumps per l
+            self._cache = (np.log(np.maximum(np.append(hmm.t, 1.0), _FLOOR)), {})
+        log_t, jumps = self._cache
+        lE = log_t[hmm._cells(b, hmm.pair)[r, :m]]
+        lJ = jumps.get(l)
+        if lJ is None:
+            J, _ = hmm._jump_matrix(l)
+            lJ = jumps[l] = np.zeros((l + 1, l + 1))
+            lJ[:, 1:] = np.log(np.maximum(J, _FLOOR))
         n = self.n[self._e_ids[k]]
         lN = np.log(np.maximum(np.concatenate([n, n[:, -1:]], axis=1), _FLOOR))
-        return np.log(np.maximum(E, _FLOOR)), lJ, lN
+        return lE, lJ, lN
 
     # ---------------------------------------------------------------- the model
     def log_prob(self, k: int, a: Sequence[int]) -> float:
@@ -272,14 +278,16 @@ class FertilityHMM:
         """t(f|e) from the (possibly agreement-replaced) link posteriors, the jump counts c as the
         HMM's M-step, n(φ|e) smoothed towards the corpus-wide distribution."""
         hmm = self.hmm
-        t_counts = np.zeros(hmm.n_pairs + 1)
+        cells, weights = [], []
         for k, p in counts["post"].items():
             b, r = self._rows[k]
-            cells = hmm._cells(b, hmm.pair)[r, :p.shape[0]]
-            t_counts += np.bincount(cells.ravel(), weights=p.ravel(), minlength=hmm.n_pairs + 1)
+            cells.append(hmm._cells(b, hmm.pair)[r, :p.shape[0]].ravel())
+            weights.append(p.ravel())
+        t_counts = np.bincount(np.concatenate(cells), weights=np.concatenate(weights), minlength=hmm.n_pairs + 1)
         hmm._m_step_t(t_counts[:hmm.n_pairs])
         c = np.maximum(counts["jumps"], 0.0)
         hmm.c = c / max(c.sum(), _FLOOR) + 1e-12
+        self._cache = None
         self.set_fertility_counts(counts["fert"])
 
     def viterbi(self) -> list[np.ndarray]:
