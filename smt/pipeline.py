@@ -220,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pop-limit", type=int, default=None, metavar="N",
                    help="decode (MERT and test) by cube pruning with at most N pops per stack (smt/search.py; "
                         "default: the profile's smt.pop_limit, else the stack search)")
+    p.add_argument("--mert-seed", type=int, default=None, metavar="N",
+                   help=f"seed of MERT's random restarts (default: the project's seed, {SEED}); replicate tuning "
+                        "with other seeds to see its variance (Clark et al. 2011)")
     p.add_argument("--fertility-iterations", type=int, default=None, metavar="N",
                    help="refine the word alignment's HMM with N iterations of the fertility HMM (smt/fertility.py; "
                         "default: the profile's smt.fertility_iterations, else none)")
@@ -244,18 +247,18 @@ def main(argv=None) -> int:
         run(p, profile=args.profile, train_size=args.train_size, system=args.system,
             processes=args.processes, restarts=args.restarts, tune=not args.no_tune, force=args.force,
             weights_from=args.weights_from, reordering=args.reordering, pop_limit=args.pop_limit,
-            fertility_iterations=args.fertility_iterations)
+            fertility_iterations=args.fertility_iterations, mert_seed=args.mert_seed)
     return 0
 
 
 def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, system: str = "pbsmt",
         processes: int = 2, restarts: int = MERT_RESTARTS, tune: bool = True, force: bool = False,
         weights_from: str | None = None, reordering: str | None = None, pop_limit: int | None = None,
-        fertility_iterations: int | None = None) -> dict:
+        fertility_iterations: int | None = None, mert_seed: int | None = None) -> dict:
     """Run (or bring up to date) every step for the prepared corpus ``p``; returns scores.json."""
     t = SMTTraining(p, profile=profile, train_size=train_size, system=system, processes=processes,
                     restarts=restarts, tune=tune, force=force, weights_from=weights_from, reordering=reordering,
-                    pop_limit=pop_limit, fertility_iterations=fertility_iterations)
+                    pop_limit=pop_limit, fertility_iterations=fertility_iterations, mert_seed=mert_seed)
     t.align()
     t.phrases()
     t.lm()
@@ -271,7 +274,8 @@ class SMTTraining:
 
     def __init__(self, p: Prepared, *, profile: str, train_size: int | None, system: str, processes: int,
                  restarts: int, tune: bool, force: bool, weights_from: str | None, reordering: str | None,
-                 pop_limit: int | None = None, fertility_iterations: int | None = None):
+                 pop_limit: int | None = None, fertility_iterations: int | None = None,
+                 mert_seed: int | None = None):
         cfg = get_profile(profile, "smt")
         if fertility_iterations is not None:
             cfg["fertility_iterations"] = fertility_iterations
@@ -298,7 +302,9 @@ class SMTTraining:
         self.log(f"=== smt train: {p.name} {p.src}-{p.tgt}, profile {profile}, {self.n_train:,} training pairs -> {out}")
         self.settings = {"profile": profile, **cfg, "train_size": train_size, "mert_restarts": restarts,
                          "tune": cfg["tune"] if tune else (f"weights of {weights_from}" if weights_from else "none"),
-                         "seed": SEED, "align_lowercase": True}
+                         "seed": SEED, "align_lowercase": True,
+                         **({"mert_seed": mert_seed} if mert_seed is not None else {})}
+        self.mert_seed = SEED if mert_seed is None else mert_seed
         # the run folder's files (ARCHITECTURE.md, the run-folder contract)
         self.align_path = out / "alignments" / "train.gdfa"
         self.models = (out / "alignments" / "src2tgt.npz", out / "alignments" / "tgt2src.npz")
@@ -382,7 +388,7 @@ class SMTTraining:
                     "dev_ref_raw": p.ref("dev"), **({"weights_from": self.source_weights} if self.source_weights else {})},
                    {**self.decode_cfg, "tune": self.settings["tune"], "tune_dev_size": cfg["tune_dev_size"],
                     "tune_dev_sample": "seeded random" if cfg["tune_dev_size"] else "all", "nbest": cfg["nbest"],
-                    "mert_iterations": cfg["mert_iterations"], "restarts": self.restarts, "seed": SEED},
+                    "mert_iterations": cfg["mert_iterations"], "restarts": self.restarts, "seed": self.mert_seed},
                    self._mert if self.do_tune else self._copy_weights, stamp_dir=self.out)
         self.tuned = as_weights(read_weights(self.weights_path), self.lexicalised)
         self.log("tuned weights: " + ", ".join(f"{n}={w:+.4f}" for n, w in zip(self.features, self.tuned)))
@@ -430,12 +436,12 @@ class SMTTraining:
             return nb
 
         weights, info = mert(recording, self.dev_ref_tok, self.default_w, iterations=self.cfg["mert_iterations"],
-                             restarts=self.restarts, seed=SEED, log=self.log)
+                             restarts=self.restarts, seed=self.mert_seed, log=self.log)
         tuned_run = next(r for r in reversed(runs) if np.allclose(r[0], weights, rtol=1e-9, atol=1e-12))
         info["dev_sentences"] = self.n_tune
         info["dev_default"] = self._dev_result("default", runs[0][1], runs[0][2])
         info["dev_tuned"] = self._dev_result("tuned", tuned_run[1], tuned_run[2])
-        write_weights(self.weights_path, weights, tuning={"seed": SEED, "dev_sentences": self.n_tune,
+        write_weights(self.weights_path, weights, tuning={"seed": self.mert_seed, "dev_sentences": self.n_tune,
                                                           "best_dev_bleu_tokenised": info["best_dev_bleu_tokenised"],
                                                           "stop": info["stop"]})
         return info

@@ -251,3 +251,25 @@ def test_cube_pruning_system(tiny_run):
     src = [line.split() for line in read_lines(corpus / "test.de")][:3]
     assert pbsmt_decoder(d, get("tiny", "smt"), src).pop_limit == 20
     assert pbsmt_decoder(run_dir, get("tiny", "smt"), src).pop_limit is None
+
+
+def test_fertility_alignment_and_mert_seed(tiny_run):
+    """`--fertility-iterations N` aligns through the fertility HMM and `--mert-seed S` seeds MERT:
+    both recorded in the settings (and N in the alignment's stamp) only when given; the alignment
+    differs from the HMM's; bad values are refused before anything is written."""
+    root, corpus, argv, run_dir = tiny_run
+    with _study_env(root):
+        assert pipeline.main([*argv, "--system", "pbsmt-fert", "--fertility-iterations", "2", "--mert-seed", "7"]) == 0
+        with pytest.raises(UserError, match="--fertility-iterations must be >= 0"):
+            pipeline.main([*argv, "--system", "fert-neg", "--fertility-iterations", "-1"])
+    assert not (root / "runs" / "tiny" / "de-en" / "fert-neg").exists()
+    d = root / "runs" / "tiny" / "de-en" / "pbsmt-fert"
+    settings = json.loads((d / "scores.json").read_text())["settings"]
+    assert settings["fertility_iterations"] == 2 and settings["mert_seed"] == 7
+    assert json.loads((d / "alignments" / "align.stamp.json").read_text())["key"]["settings"]["fertility_iterations"] == 2
+    assert json.loads((d / "weights.json").read_text())["tuning"]["seed"] == 7
+    base = json.loads((run_dir / "scores.json").read_text())["settings"]
+    assert "fertility_iterations" not in base and "mert_seed" not in base
+    assert "fertility_iterations" not in json.loads((run_dir / "alignments" / "align.stamp.json").read_text())["key"]["settings"]
+    assert read_lines(d / "alignments" / "train.gdfa", allow_empty_lines=True) != \
+        read_lines(run_dir / "alignments" / "train.gdfa", allow_empty_lines=True)
