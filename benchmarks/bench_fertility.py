@@ -9,8 +9,12 @@ table gives test BLEU (cased, lowercased), the paired-bootstrap p-value of the d
 (evaluation.significance, 1,000 resamples), MERT's tuned dev BLEU, the alignment step's seconds
 and its links per target word. AER on gold links is in ``runs/bench/align.md`` (bench_align.py).
 
-Usage: ``python benchmarks/bench_fertility.py [--quick] [--corpus bible|multi30k …] [--processes P]``
-(``--quick``: the bible only).
+One MERT run is noisy (±0.4 BLEU here between seeds), so ``--mert-seeds`` re-tunes each system
+with more seeds (``smt train --mert-seed``; Clark et al. 2011) in folders ``<system>-s<seed>`` that
+reuse the first run's alignment, tables and LM, and the table adds each system's mean ± sd.
+
+Usage: ``python benchmarks/bench_fertility.py [--quick] [--corpus bible|multi30k …] [--processes P]
+[--mert-seeds S …]`` (``--quick``: the bible only; default seeds: 1234, the project's, alone).
 """
 from __future__ import annotations
 
@@ -18,34 +22,47 @@ import argparse
 import json
 import os
 import platform
-import subprocess
+import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from bench_reordering import CORPORA, publish, train as train_system  # noqa: E402
 from evaluation.score import sentence_stats  # noqa: E402
 from evaluation.significance import paired_bootstrap  # noqa: E402
-from data.io import atomic_write, read_lines  # noqa: E402
+from data.io import read_lines  # noqa: E402
 from data.prepare import prepare  # noqa: E402
+from data.profiles import SEED  # noqa: E402
 
 RUNS = ROOT / "runs" / "bench" / "fertility"
-CORPORA = {"bible": ("es", "en"), "multi30k": ("de", "en")}
 ITERATIONS = 3
 SYSTEMS = {"hmm": ("pbsmt", []), "fertility": (f"pbsmt-fert{ITERATIONS}", ["--fertility-iterations", str(ITERATIONS)])}
 
 
-def train(runs: Path, corpus: str, src: str, tgt: str, which: str, processes: int) -> dict:
+#: Files of a trained system that a re-tuning with another MERT seed reuses (their stamps match).
+REUSED = ("alignments", "phrase-table.gz", "reordering-table.gz", "phrases.stamp.json", "lm.binary", "lm.binary.json",
+          "lm.stamp.json")
+
+
+def train(runs: Path, corpus: str, src: str, tgt: str, which: str, processes: int, seed: int = SEED) -> dict:
+    """Train (or reuse) one system, re-tuned with MERT seed ``seed`` (folder ``<system>-s<seed>``,
+    reusing the first run's files); its scores plus the alignment step's seconds and statistics."""
     system, extra = SYSTEMS[which]
-    env = dict(os.environ, MT_RUNS_DIR=str(runs), MT_NO_PROGRESS="1")
-    cmd = [sys.executable, "-m", "smt", "train", "--corpus", corpus, "--src", src, "--tgt", tgt, "--profile", "quick",
-           "--system", system, "--processes", str(processes), *extra]
-    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    folder = runs / corpus / f"{src}-{tgt}" / system
-    scores = json.loads((folder / "scores.json").read_text(encoding="utf-8"))
-    stamp = json.loads((folder / "alignments" / "align.stamp.json").read_text(encoding="utf-8"))
+    pair = runs / corpus / f"{src}-{tgt}"
+    if seed != SEED:
+        base, system = pair / system, f"{system}-s{seed}"
+        (pair / system).mkdir(parents=True, exist_ok=True)
+        for name in REUSED:
+            if (base / name).exists() and not (pair / system / name).exists():
+                (shutil.copytree if (base / name).is_dir() else shutil.copy2)(base / name, pair / system / name)
+        extra = [*extra, "--mert-seed", str(seed)]
+    scores = train_system(runs, corpus, src, tgt, system, extra, processes)
+    stamp = json.loads((pair / system / "alignments" / "align.stamp.json").read_text(encoding="utf-8"))
     scores["align_seconds"], scores["align_info"] = stamp.get("seconds"), stamp.get("info", {})
     return scores
 
@@ -56,16 +73,25 @@ def main() -> int:
     ap.add_argument("--corpus", nargs="*", default=None, choices=sorted(CORPORA), help="corpora (default: both)")
     ap.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="decoder processes")
     ap.add_argument("--runs-dir", type=Path, default=RUNS, help="where the systems are trained (default: runs/bench/fertility)")
+    ap.add_argument("--mert-seeds", type=int, nargs="+", default=[SEED],
+                    help=f"MERT seeds; the first run (seed {SEED}) trains everything, the others only re-tune")
     args = ap.parse_args()
     runs = args.runs_dir.resolve()
+    seeds = [SEED] + [x for x in dict.fromkeys(args.mert_seeds) if x != SEED]
     corpora = args.corpus or (["bible"] if args.quick else ["bible", "multi30k"])
     t0 = time.time()
-    rows = []
+    rows, spread = [], []
     for corpus in corpora:
         src, tgt = CORPORA[corpus]
         p = prepare(corpus, src, tgt, quiet=True)
         refs = read_lines(p.ref("test"))
         res = {w: train(runs, corpus, src, tgt, w, args.processes) for w in SYSTEMS}
+        if len(seeds) > 1:
+            for w in SYSTEMS:
+                b = [train(runs, corpus, src, tgt, w, args.processes, seed)["bleu"] for seed in seeds[1:]]
+                b = [res[w]["bleu"], *b]
+                spread.append(f"| {corpus} {src}→{tgt} | {w} | " + " | ".join(f"{x:.2f}" for x in b)
+                              + f" | {statistics.mean(b):.2f} ± {statistics.stdev(b):.2f} |")
         hyps = {w: read_lines(runs / corpus / f"{src}-{tgt}" / SYSTEMS[w][0] / "test.hyp", allow_empty_lines=True)
                 for w in SYSTEMS}
         for lc in (False, True):
@@ -86,18 +112,14 @@ def main() -> int:
           f"Dev: MERT's tuned dev BLEU; align s: the alignment step (both directions); links: per target word.\n",
           f"| corpus | case | HMM | + {ITERATIONS} fertility it | Δ | p | dev (HMM / fert) | align s | links |",
           "|---|---|---:|---:|---:|---:|---|---|---|"]
-    bench = ROOT / "runs" / "bench"
-    bench.mkdir(parents=True, exist_ok=True)
-    for corpus in corpora:  # rows per corpus, so that a run on one corpus keeps the other's
-        with atomic_write(bench / f"fertility-{corpus}.rows") as fh:
-            fh.write("\n".join(r for r in rows if r.startswith(f"| {corpus} ")) + "\n")
-    all_rows = [line for c in CORPORA if (bench / f"fertility-{c}.rows").is_file()
-                for line in (bench / f"fertility-{c}.rows").read_text(encoding="utf-8").splitlines() if line]
-    md += [*all_rows, "", f"Benchmark took {time.time() - t0:.0f} s. Command: `.venv/bin/python benchmarks/bench_fertility.py"
-           f"{' --quick' if args.quick else ''}`.\n"]
-    with atomic_write(bench / "fertility.md") as fh:
-        fh.write("\n".join(md))
-    print("\n".join(md))
+    foot = []
+    if spread:
+        foot = [f"Test BLEU (cased) under {len(seeds)} MERT seeds:\n",
+                "| corpus | aligner | " + " | ".join(f"seed {x}" for x in seeds) + " | mean ± sd |",
+                "|---|---|" + "---:|" * (len(seeds) + 1), *spread, ""]
+    publish("fertility", corpora, rows, md, [*foot, f"Benchmark took {time.time() - t0:.0f} s. Command: `.venv/bin/python "
+                                             f"benchmarks/bench_fertility.py{' --quick' if args.quick else ''}"
+                                             f"{' --mert-seeds ' + ' '.join(map(str, seeds)) if len(seeds) > 1 else ''}`.\n"])
     return 0
 
 

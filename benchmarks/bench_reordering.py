@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -35,16 +36,33 @@ CORPORA = {"bible": ("es", "en"), "multi30k": ("de", "en")}
 SYSTEMS = {"distance": "pbsmt", "msd-bidirectional-fe": "pbsmt-msd"}
 
 
-def train(runs: Path, corpus: str, src: str, tgt: str, reordering: str, processes: int) -> dict:
-    system = SYSTEMS[reordering]
+def train(runs: Path, corpus: str, src: str, tgt: str, system: str, extra: list[str], processes: int) -> dict:
+    """``python -m smt train`` (quick profile) of ``system`` with the options ``extra`` in ``runs``
+    (reused when already trained); its scores.json plus the seconds this call took."""
     env = dict(os.environ, MT_RUNS_DIR=str(runs), MT_NO_PROGRESS="1")
     cmd = [sys.executable, "-m", "smt", "train", "--corpus", corpus, "--src", src, "--tgt", tgt, "--profile", "quick",
-           "--system", system, "--reordering", reordering, "--processes", str(processes)]
+           "--system", system, "--processes", str(processes), *extra]
     t0 = time.time()
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     scores = json.loads((runs / corpus / f"{src}-{tgt}" / system / "scores.json").read_text(encoding="utf-8"))
     scores["bench_seconds"] = round(time.time() - t0, 1)
     return scores
+
+
+def publish(stem: str, corpora: list[str], rows: list[str], header: list[str], footer: Sequence[str] = ()) -> None:
+    """Write ``runs/bench/<stem>.md``: ``header``, then the table rows of every corpus (this run's
+    for ``corpora``, an earlier run's for the others, kept in ``<stem>-<corpus>.rows``), ``footer``."""
+    bench = ROOT / "runs" / "bench"
+    bench.mkdir(parents=True, exist_ok=True)
+    for corpus in corpora:
+        with atomic_write(bench / f"{stem}-{corpus}.rows") as fh:
+            fh.write("\n".join(r for r in rows if r.startswith(f"| {corpus} ")) + "\n")
+    all_rows = [line for c in CORPORA if (bench / f"{stem}-{c}.rows").is_file()
+                for line in (bench / f"{stem}-{c}.rows").read_text(encoding="utf-8").splitlines() if line]
+    md = [*header, *all_rows, "", *footer]
+    with atomic_write(bench / f"{stem}.md") as fh:
+        fh.write("\n".join(md))
+    print("\n".join(md))
 
 
 def main() -> int:
@@ -61,7 +79,7 @@ def main() -> int:
         src, tgt = CORPORA[corpus]
         p = prepare(corpus, src, tgt, quiet=True)
         refs = read_lines(p.ref("test"))
-        res = {r: train(runs, corpus, src, tgt, r, args.processes) for r in SYSTEMS}
+        res = {r: train(runs, corpus, src, tgt, SYSTEMS[r], ["--reordering", r], args.processes) for r in SYSTEMS}
         hyps = {r: read_lines(runs / corpus / f"{src}-{tgt}" / SYSTEMS[r] / "test.hyp", allow_empty_lines=True)
                 for r in SYSTEMS}
         for lc in (False, True):
@@ -80,17 +98,7 @@ def main() -> int:
           "decoding, sentences/s.\n",
           "| corpus | case | distance | msd | Δ | p | dev (dist / msd) | sent/s (dist / msd) |",
           "|---|---|---:|---:|---:|---:|---|---|"]
-    bench = ROOT / "runs" / "bench"
-    bench.mkdir(parents=True, exist_ok=True)
-    for corpus in corpora:  # rows per corpus, so that a run on one corpus keeps the other's
-        with atomic_write(bench / f"reordering-{corpus}.rows") as fh:
-            fh.write("\n".join(r for r in rows if r.startswith(f"| {corpus} ")) + "\n")
-    all_rows = [line for c in CORPORA if (bench / f"reordering-{c}.rows").is_file()
-                for line in (bench / f"reordering-{c}.rows").read_text(encoding="utf-8").splitlines() if line]
-    md += [*all_rows, ""]
-    with atomic_write(bench / "reordering.md") as fh:
-        fh.write("\n".join(md))
-    print("\n".join(md))
+    publish("reordering", corpora, rows, md)
     return 0
 
 
