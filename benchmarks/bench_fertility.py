@@ -9,9 +9,9 @@ table gives test BLEU (cased, lowercased), the paired-bootstrap p-value of the d
 (evaluation.significance, 1,000 resamples), MERT's tuned dev BLEU, the alignment step's seconds
 and its links per target word. AER on gold links is in ``runs/bench/align.md`` (bench_align.py).
 
-One MERT run is noisy (±0.4 BLEU here between seeds), so ``--mert-seeds`` re-tunes each system
-with more seeds (``smt train --mert-seed``; Clark et al. 2011) in folders ``<system>-s<seed>`` that
-reuse the first run's alignment, tables and LM, and the table adds each system's mean ± sd.
+One MERT run is noisy (±0.3–0.4 BLEU here between seeds), so ``--mert-seeds`` re-tunes each
+system with more seeds (``smt train --mert-seed``; Clark et al. 2011; the helpers of
+``bench_reordering.py``), and a second table gives each system's BLEU per seed and mean ± sd.
 
 Usage: ``python benchmarks/bench_fertility.py [--quick] [--corpus bible|multi30k …] [--processes P]
 [--mert-seeds S …]`` (``--quick``: the bible only; default seeds: 1234, the project's, alone).
@@ -22,8 +22,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -32,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_reordering import CORPORA, publish, train as train_system  # noqa: E402
+from bench_reordering import CORPORA, publish, seed_list, seed_spread, spread_table, train as train_system  # noqa: E402
 from evaluation.score import sentence_stats  # noqa: E402
 from evaluation.significance import paired_bootstrap  # noqa: E402
 from data.io import read_lines  # noqa: E402
@@ -44,25 +42,10 @@ ITERATIONS = 3
 SYSTEMS = {"hmm": ("pbsmt", []), "fertility": (f"pbsmt-fert{ITERATIONS}", ["--fertility-iterations", str(ITERATIONS)])}
 
 
-#: Files of a trained system that a re-tuning with another MERT seed reuses (their stamps match).
-REUSED = ("alignments", "phrase-table.gz", "reordering-table.gz", "phrases.stamp.json", "lm.binary", "lm.binary.json",
-          "lm.stamp.json")
-
-
-def train(runs: Path, corpus: str, src: str, tgt: str, which: str, processes: int, seed: int = SEED) -> dict:
-    """Train (or reuse) one system, re-tuned with MERT seed ``seed`` (folder ``<system>-s<seed>``,
-    reusing the first run's files); its scores plus the alignment step's seconds and statistics."""
-    system, extra = SYSTEMS[which]
-    pair = runs / corpus / f"{src}-{tgt}"
-    if seed != SEED:
-        base, system = pair / system, f"{system}-s{seed}"
-        (pair / system).mkdir(parents=True, exist_ok=True)
-        for name in REUSED:
-            if (base / name).exists() and not (pair / system / name).exists():
-                (shutil.copytree if (base / name).is_dir() else shutil.copy2)(base / name, pair / system / name)
-        extra = [*extra, "--mert-seed", str(seed)]
-    scores = train_system(runs, corpus, src, tgt, system, extra, processes)
-    stamp = json.loads((pair / system / "alignments" / "align.stamp.json").read_text(encoding="utf-8"))
+def train(runs: Path, corpus: str, src: str, tgt: str, which: str, processes: int) -> dict:
+    """Train (or reuse) one system; its scores plus the alignment step's seconds and statistics."""
+    scores = train_system(runs, corpus, src, tgt, *SYSTEMS[which], processes)
+    stamp = json.loads((scores["folder"] / "alignments" / "align.stamp.json").read_text(encoding="utf-8"))
     scores["align_seconds"], scores["align_info"] = stamp.get("seconds"), stamp.get("info", {})
     return scores
 
@@ -77,7 +60,7 @@ def main() -> int:
                     help=f"MERT seeds; the first run (seed {SEED}) trains everything, the others only re-tune")
     args = ap.parse_args()
     runs = args.runs_dir.resolve()
-    seeds = [SEED] + [x for x in dict.fromkeys(args.mert_seeds) if x != SEED]
+    seeds = seed_list(args.mert_seeds)
     corpora = args.corpus or (["bible"] if args.quick else ["bible", "multi30k"])
     t0 = time.time()
     rows, spread = [], []
@@ -86,14 +69,9 @@ def main() -> int:
         p = prepare(corpus, src, tgt, quiet=True)
         refs = read_lines(p.ref("test"))
         res = {w: train(runs, corpus, src, tgt, w, args.processes) for w in SYSTEMS}
+        hyps = {w: read_lines(res[w]["folder"] / "test.hyp", allow_empty_lines=True) for w in SYSTEMS}
         if len(seeds) > 1:
-            for w in SYSTEMS:
-                b = [train(runs, corpus, src, tgt, w, args.processes, seed)["bleu"] for seed in seeds[1:]]
-                b = [res[w]["bleu"], *b]
-                spread.append(f"| {corpus} {src}→{tgt} | {w} | " + " | ".join(f"{x:.2f}" for x in b)
-                              + f" | {statistics.mean(b):.2f} ± {statistics.stdev(b):.2f} |")
-        hyps = {w: read_lines(runs / corpus / f"{src}-{tgt}" / SYSTEMS[w][0] / "test.hyp", allow_empty_lines=True)
-                for w in SYSTEMS}
+            spread += seed_spread(runs, corpus, SYSTEMS, res, seeds, args.processes)
         for lc in (False, True):
             stats = {w: sentence_stats(hyps[w], refs, lowercase=lc) for w in SYSTEMS}
             t = paired_bootstrap(stats["fertility"], stats["hmm"])
@@ -112,12 +90,7 @@ def main() -> int:
           f"Dev: MERT's tuned dev BLEU; align s: the alignment step (both directions); links: per target word.\n",
           f"| corpus | case | HMM | + {ITERATIONS} fertility it | Δ | p | dev (HMM / fert) | align s | links |",
           "|---|---|---:|---:|---:|---:|---|---|---|"]
-    foot = []
-    if spread:
-        foot = [f"Test BLEU (cased) under {len(seeds)} MERT seeds:\n",
-                "| corpus | aligner | " + " | ".join(f"seed {x}" for x in seeds) + " | mean ± sd |",
-                "|---|---|" + "---:|" * (len(seeds) + 1), *spread, ""]
-    publish("fertility", corpora, rows, md, [*foot, f"Benchmark took {time.time() - t0:.0f} s. Command: `.venv/bin/python "
+    publish("fertility", corpora, rows, md, [*spread_table(seeds, spread, "aligner"), f"Benchmark took {time.time() - t0:.0f} s. Command: `.venv/bin/python "
                                              f"benchmarks/bench_fertility.py{' --quick' if args.quick else ''}"
                                              f"{' --mert-seeds ' + ' '.join(map(str, seeds)) if len(seeds) > 1 else ''}`.\n"])
     return 0

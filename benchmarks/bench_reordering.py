@@ -8,8 +8,13 @@ distance-only system (``pbsmt``) and the same system with ``--reordering msd-bid
 is reused. The table gives test BLEU (cased, and lowercased), the paired-bootstrap p-value of the
 difference (evaluation.significance, 1,000 resamples), MERT's tuned dev BLEU and decoding speed.
 
-Usage: ``python benchmarks/bench_reordering.py [--quick] [--corpus bible|multi30k …] [--processes P]``
-(``--quick``: the bible only).
+One MERT run is noisy (±0.3–0.4 BLEU between seeds here), so ``--mert-seeds`` re-tunes each
+system with more seeds (``smt train --mert-seed``; Clark et al. 2011) in folders
+``<system>-s<seed>`` that reuse the first run's alignment, tables and LM; a second table gives
+every system's test BLEU per seed and its mean ± sd. ``bench_fertility.py`` shares these helpers.
+
+Usage: ``python benchmarks/bench_reordering.py [--quick] [--corpus bible|multi30k …] [--processes P]
+[--mert-seeds S …]`` (``--quick``: the bible only; default: the project's seed alone).
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -30,23 +37,67 @@ from evaluation.score import sentence_stats  # noqa: E402
 from evaluation.significance import paired_bootstrap  # noqa: E402
 from data.io import atomic_write, read_lines  # noqa: E402
 from data.prepare import prepare  # noqa: E402
+from data.profiles import SEED  # noqa: E402
 
 RUNS = ROOT / "runs" / "bench" / "reordering"
 CORPORA = {"bible": ("es", "en"), "multi30k": ("de", "en")}
 SYSTEMS = {"distance": "pbsmt", "msd-bidirectional-fe": "pbsmt-msd"}
 
 
-def train(runs: Path, corpus: str, src: str, tgt: str, system: str, extra: list[str], processes: int) -> dict:
+#: Files of a trained system that a re-tuning with another MERT seed reuses (their stamps match).
+REUSED = ("alignments", "phrase-table.gz", "reordering-table.gz", "phrases.stamp.json", "lm.binary", "lm.binary.json",
+          "lm.stamp.json")
+
+
+def train(runs: Path, corpus: str, src: str, tgt: str, system: str, extra: list[str], processes: int,
+          seed: int = SEED) -> dict:
     """``python -m smt train`` (quick profile) of ``system`` with the options ``extra`` in ``runs``
-    (reused when already trained); its scores.json plus the seconds this call took."""
+    (reused when already trained); its scores.json plus the seconds this call took and its folder.
+    With another MERT ``seed``: re-tuned in ``<system>-s<seed>``, reusing the first run's files."""
+    pair = runs / corpus / f"{src}-{tgt}"
+    if seed != SEED:
+        base, system = pair / system, f"{system}-s{seed}"
+        (pair / system).mkdir(parents=True, exist_ok=True)
+        for name in REUSED:
+            if (base / name).exists() and not (pair / system / name).exists():
+                (shutil.copytree if (base / name).is_dir() else shutil.copy2)(base / name, pair / system / name)
+        extra = [*extra, "--mert-seed", str(seed)]
     env = dict(os.environ, MT_RUNS_DIR=str(runs), MT_NO_PROGRESS="1")
     cmd = [sys.executable, "-m", "smt", "train", "--corpus", corpus, "--src", src, "--tgt", tgt, "--profile", "quick",
            "--system", system, "--processes", str(processes), *extra]
     t0 = time.time()
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    scores = json.loads((runs / corpus / f"{src}-{tgt}" / system / "scores.json").read_text(encoding="utf-8"))
-    scores["bench_seconds"] = round(time.time() - t0, 1)
+    scores = json.loads((pair / system / "scores.json").read_text(encoding="utf-8"))
+    scores["bench_seconds"], scores["folder"] = round(time.time() - t0, 1), pair / system
     return scores
+
+
+def seed_list(seeds: Sequence[int]) -> list[int]:
+    """The project's seed first (the run that trains everything), then the others, once each."""
+    return [SEED] + [x for x in dict.fromkeys(seeds) if x != SEED]
+
+
+def seed_spread(runs: Path, corpus: str, systems: dict[str, tuple[str, list[str]]], first: dict[str, dict],
+                seeds: list[int], processes: int) -> list[str]:
+    """Re-tune every system with the other ``seeds``; one table row per system: cased test BLEU per
+    seed (``first`` holds the seed-1234 scores), mean ± sd, lowercased mean."""
+    src, tgt = CORPORA[corpus]
+    rows = []
+    for label, (system, extra) in systems.items():
+        runs_ = [first[label], *(train(runs, corpus, src, tgt, system, extra, processes, seed) for seed in seeds[1:])]
+        b, lc = [r["bleu"] for r in runs_], [r["bleu_lc"] for r in runs_]
+        rows.append(f"| {corpus} {src}→{tgt} | {label} | " + " | ".join(f"{x:.2f}" for x in b)
+                    + f" | {statistics.mean(b):.2f} ± {statistics.stdev(b):.2f} | {statistics.mean(lc):.2f} |")
+    return rows
+
+
+def spread_table(seeds: list[int], rows: list[str], what: str) -> list[str]:
+    """The markdown of :func:`seed_spread`'s rows (empty without replications)."""
+    if not rows:
+        return []
+    return [f"Test BLEU (cased) under {len(seeds)} MERT seeds:\n",
+            f"| corpus | {what} | " + " | ".join(f"seed {x}" for x in seeds) + " | mean ± sd | lc mean |",
+            "|---|---|" + "---:|" * (len(seeds) + 2), *rows, ""]
 
 
 def publish(stem: str, corpora: list[str], rows: list[str], header: list[str], footer: Sequence[str] = ()) -> None:
@@ -71,17 +122,22 @@ def main() -> int:
     ap.add_argument("--corpus", nargs="*", default=None, choices=sorted(CORPORA), help="corpora (default: both)")
     ap.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="decoder processes")
     ap.add_argument("--runs-dir", type=Path, default=RUNS, help="where the systems are trained (default: runs/bench/reordering)")
+    ap.add_argument("--mert-seeds", type=int, nargs="+", default=[SEED],
+                    help=f"MERT seeds; the first run (seed {SEED}) trains everything, the others only re-tune")
     args = ap.parse_args()
     runs = args.runs_dir.resolve()
+    seeds = seed_list(args.mert_seeds)
     corpora = args.corpus or (["bible"] if args.quick else ["bible", "multi30k"])
-    rows = []
+    rows, spread = [], []
+    systems = {r: (SYSTEMS[r], ["--reordering", r]) for r in SYSTEMS}
     for corpus in corpora:
         src, tgt = CORPORA[corpus]
         p = prepare(corpus, src, tgt, quiet=True)
         refs = read_lines(p.ref("test"))
-        res = {r: train(runs, corpus, src, tgt, SYSTEMS[r], ["--reordering", r], args.processes) for r in SYSTEMS}
-        hyps = {r: read_lines(runs / corpus / f"{src}-{tgt}" / SYSTEMS[r] / "test.hyp", allow_empty_lines=True)
-                for r in SYSTEMS}
+        res = {r: train(runs, corpus, src, tgt, *systems[r], args.processes) for r in SYSTEMS}
+        hyps = {r: read_lines(res[r]["folder"] / "test.hyp", allow_empty_lines=True) for r in SYSTEMS}
+        if len(seeds) > 1:
+            spread += seed_spread(runs, corpus, systems, res, seeds, args.processes)
         for lc in (False, True):
             stats = {r: sentence_stats(hyps[r], refs, lowercase=lc) for r in SYSTEMS}
             t = paired_bootstrap(stats["msd-bidirectional-fe"], stats["distance"])
@@ -98,7 +154,9 @@ def main() -> int:
           "decoding, sentences/s.\n",
           "| corpus | case | distance | msd | Δ | p | dev (dist / msd) | sent/s (dist / msd) |",
           "|---|---|---:|---:|---:|---:|---|---|"]
-    publish("reordering", corpora, rows, md)
+    cmd = (f"Command: `.venv/bin/python benchmarks/bench_reordering.py{' --quick' if args.quick else ''}"
+           f"{' --mert-seeds ' + ' '.join(map(str, seeds)) if len(seeds) > 1 else ''}`.\n")
+    publish("reordering", corpora, rows, md, [*spread_table(seeds, spread, "reordering"), cmd])
     return 0
 
 
