@@ -18,7 +18,6 @@ Usage: ``python benchmarks/bench_fertility.py [--quick] [--corpus bible|multi30k
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -30,12 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_reordering import CORPORA, publish, seed_list, seed_spread, spread_table, train as train_system  # noqa: E402
+from bench_reordering import CORPORA, parse_args, publish, seed_spread, spread_table, train as train_system  # noqa: E402
 from evaluation.score import sentence_stats  # noqa: E402
 from evaluation.significance import paired_bootstrap  # noqa: E402
 from data.io import read_lines  # noqa: E402
 from data.prepare import prepare  # noqa: E402
-from data.profiles import SEED  # noqa: E402
 
 RUNS = ROOT / "runs" / "bench" / "fertility"
 ITERATIONS = 3
@@ -51,17 +49,7 @@ def train(runs: Path, corpus: str, src: str, tgt: str, which: str, processes: in
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="the bible only")
-    ap.add_argument("--corpus", nargs="*", default=None, choices=sorted(CORPORA), help="corpora (default: both)")
-    ap.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="decoder processes")
-    ap.add_argument("--runs-dir", type=Path, default=RUNS, help="where the systems are trained (default: runs/bench/fertility)")
-    ap.add_argument("--mert-seeds", type=int, nargs="+", default=[SEED],
-                    help=f"MERT seeds; the first run (seed {SEED}) trains everything, the others only re-tune")
-    args = ap.parse_args()
-    runs = args.runs_dir.resolve()
-    seeds = seed_list(args.mert_seeds)
-    corpora = args.corpus or (["bible"] if args.quick else ["bible", "multi30k"])
+    args, runs, seeds, corpora = parse_args(__doc__, RUNS)
     t0 = time.time()
     rows, spread = [], []
     for corpus in corpora:
