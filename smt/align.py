@@ -365,7 +365,12 @@ class AlignmentModel:
         if self.model == "ibm2":
             self.s = stats["s"] / max(stats["s"].sum(), 1e-300) + 1e-12
         elif self.model == "hmm":
-            self.c = stats["c"] / max(stats["c"].sum(), 1e-300) + 1e-12
+            self.m_step_jumps(stats["c"])
+
+    def m_step_jumps(self, counts: np.ndarray) -> None:
+        """The HMM's jump-width counts c(i - i') from expected counts (normalised; a tiny floor
+        keeps every width possible). Also the fertility HMM's M-step (smt/fertility.py)."""
+        self.c = counts / max(counts.sum(), 1e-300) + 1e-12
 
     def train(self, model: str = "hmm", iterations: int = 5, ibm1_iterations: int = 5) -> "AlignmentModel":
         """GIZA++-like schedule: Model 1 first (unless ``model == "ibm1"``), then ``model``."""

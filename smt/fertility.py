@@ -75,7 +75,7 @@ class FertilityHMM:
         if beta <= 0:
             raise ValueError(f"beta must be > 0, got {beta}")
         self.hmm, self.beta, self.desc = hmm, beta, desc
-        self._cache = None                                # log tables of the current parameters
+        self._cache = None                                # log t and jump tables of the current t and c
         self.a: list[np.ndarray] = [np.asarray(x) + 1 for x in hmm.viterbi("hmm")]
         self._rows = {}                                   # pair k -> (batch, row in batch)
         for b in hmm.batches:
@@ -95,7 +95,6 @@ class FertilityHMM:
     # ---------------------------------------------------------------- parameters
     def set_fertility_counts(self, counts: np.ndarray) -> None:
         """n(φ | e) = (C(φ, e) + β g(φ)) / (C(e) + β), g the corpus-wide fertility distribution."""
-        self._cache = None
         g = counts.sum(0)
         g = g / max(g.sum(), _FLOOR)
         self.g = g
@@ -104,8 +103,7 @@ class FertilityHMM:
     def _tables(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Log tables of pair ``k``: lE (m, l+1) = log t(f_j | e_i), col 0 NULL; lJ (l+1, l+1) =
         log[(1 - p0) p(i | i', l)] for i' = 0 (start) .. l and i = 1 .. l (col 0 unused); lN (l+1,
-        MAX_FERTILITY + 2) = log n(φ | e_i) per position (row 0 unused; the last column repeats
-        the cap so that φ + 1 can be looked up)."""
+        MAX_FERTILITY + 1) = log n(φ | e_i) per position (row 0 unused)."""
         hmm = self.hmm
         b, r = self._rows[k]
         m, l = int(hmm.m[k]), b.l
@@ -118,9 +116,7 @@ class FertilityHMM:
             J, _ = hmm._jump_matrix(l)
             lJ = jumps[l] = np.zeros((l + 1, l + 1))
             lJ[:, 1:] = np.log(np.maximum(J, _FLOOR))
-        n = self.n[self._e_ids[k]]
-        lN = np.log(np.maximum(np.concatenate([n, n[:, -1:]], axis=1), _FLOOR))
-        return lE, lJ, lN
+        return lE, lJ, np.log(np.maximum(self.n[self._e_ids[k]], _FLOOR))
 
     # ---------------------------------------------------------------- the model
     def log_prob(self, k: int, a: Sequence[int]) -> float:
@@ -170,16 +166,13 @@ class FertilityHMM:
         new[:, 0] = lp0 + lE[:, 0] + nx * lJ[prev, nxt]
         new[:, 1:] = lJ[prev, 1:] + lE[:, 1:] + nx[:, None] * lJ[1:, nxt].T
         gain = new - (own + out_now)[:, None]
-        # fertilities: i gains one word, a_j loses one
-        phi = np.minimum(np.bincount(a, minlength=L), MAX_FERTILITY)
+        # fertilities: i gains one word, a_j loses one (buckets above MAX_FERTILITY are one)
+        phi = np.bincount(a, minlength=L)
+        cap = MAX_FERTILITY
         pos = np.arange(1, L)
         enter = np.zeros(L)
-        enter[1:] = lN[pos, phi[1:] + 1] - lN[pos, phi[1:]]
-        leave = np.where(real, lN[a, np.maximum(phi[a] - 1, 0)] - lN[a, phi[a]], 0.0)
-        # a capped fertility (φ > MAX_FERTILITY) keeps its bucket when it loses a word
-        true_phi = np.bincount(a, minlength=L)
-        leave = np.where(real & (true_phi[a] > MAX_FERTILITY), 0.0, leave)
-        enter[1:] = np.where(true_phi[1:] >= MAX_FERTILITY, 0.0, enter[1:])
+        enter[1:] = lN[pos, np.minimum(phi[1:] + 1, cap)] - lN[pos, np.minimum(phi[1:], cap)]
+        leave = np.where(real, lN[a, np.minimum(phi[a] - 1, cap)] - lN[a, np.minimum(phi[a], cap)], 0.0)
         gain += enter[None, :] + leave[:, None]
         gain[rows, a] = 0.0
         return gain
@@ -254,7 +247,7 @@ class FertilityHMM:
         fert = np.zeros((len(hmm.e_vocab), MAX_FERTILITY + 1))
         jumps = np.zeros(len(hmm.c))
         post: dict[int, np.ndarray] = {}
-        score = 0.0
+        score, words = 0.0, 0
         with progress(total=len(self._rows), unit="sent", desc=f"{self.desc}fertility") as bar:
             for k in self._rows:
                 tables = self._tables(k)
@@ -265,7 +258,9 @@ class FertilityHMM:
                 jumps += jmp
                 np.add.at(fert, self._e_ids[k][1:], f[1:])
                 score += self.log_prob_fast(a, tables)
+                words += len(a)
                 bar.update(1)
+            bar.set_postfix(logp_per_word=f"{score / max(words, 1):.3f}")  # of the climbed alignments
         return {"post": post, "jumps": jumps, "fert": fert, "log_prob": score}
 
     def log_prob_fast(self, a: np.ndarray, tables) -> float:
@@ -289,8 +284,7 @@ class FertilityHMM:
             weights.append(p.ravel())
         t_counts = np.bincount(np.concatenate(cells), weights=np.concatenate(weights), minlength=hmm.n_pairs + 1)
         hmm._m_step_t(t_counts[:hmm.n_pairs])
-        c = np.maximum(counts["jumps"], 0.0)
-        hmm.c = c / max(c.sum(), _FLOOR) + 1e-12
+        hmm.m_step_jumps(np.maximum(counts["jumps"], 0.0))   # >= 0: the subtracted counts may round below
         self._cache = None
         self.set_fertility_counts(counts["fert"])
 

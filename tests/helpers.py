@@ -1,7 +1,8 @@
 """Helpers the tests share (imported by test modules; fixtures are in conftest.py): the repository
 root, the ``../shared/data`` folder, reading the head of a gzip file, a tiny real corpus from
 Multi30k (``make_tiny_corpus``, needs ``../shared``) and one from the committed, public-domain
-bible (``make_committed_corpus``, runs anywhere)."""
+bible (``make_committed_corpus``, runs anywhere), and the Hansards trial set with its gold links
+(``hansards``, ``hansards_gold``)."""
 from __future__ import annotations
 
 import gzip
@@ -10,6 +11,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: ``../shared/data`` beside the repository (CI has it too): Multi30k and the Hansards trial set
 SHARED = ROOT.parent / "shared" / "data"
+HANSARDS = SHARED / "hansards-trial"
+
+
+def hansards(n_train: int | None = None) -> tuple[list[list[str]], list[list[str]]]:
+    """Lowercased English and French token lists: the first ``n_train`` training pairs (all by
+    default), then the 37 trial pairs that the gold links are for (the last 37)."""
+    def read(path: Path) -> list[list[str]]:
+        with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")) as fh:
+            return [line.lower().split() for line in fh]
+    en, fr = read(HANSARDS / "train.en.gz")[:n_train], read(HANSARDS / "train.fr.gz")[:n_train]
+    return en + read(HANSARDS / "trial.en"), fr + read(HANSARDS / "trial.fr")
+
+
+def hansards_gold() -> tuple[list, list]:
+    """The trial pairs' Sure and Possible links (i English, j French)."""
+    from smt.aer import read_pharaoh
+    return read_pharaoh(HANSARDS / "trial.en-fr.sure.pharaoh"), read_pharaoh(HANSARDS / "trial.en-fr.possible.pharaoh")
 
 
 def head_gz(path: Path, n: int, skip: int = 0) -> list[str]:

@@ -1,7 +1,6 @@
 """Word alignment (smt/align.py) and AER (smt/aer.py): hand-worked numbers, real Hansards data, CLI."""
 from __future__ import annotations
 
-import gzip
 import itertools
 import subprocess
 import sys
@@ -13,9 +12,9 @@ import pytest
 
 from smt.aer import aer, aer_files, parse_pharaoh
 from smt.align import AlignmentModel, blas_threads, symmetrize, symmetrize_corpus, train_directions
+from tests.helpers import HANSARDS, hansards
 
 ROOT = Path(__file__).resolve().parents[1]
-HANSARDS = ROOT.parent / "shared" / "data" / "hansards-trial"
 ENV = {"MT_NO_PROGRESS": "1", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
 
 
@@ -56,22 +55,10 @@ def test_ibm1_em_by_hand():
     assert m.t_prob("das", "house") == pytest.approx(11 / 27, abs=1e-12)
 
 
-def _hansards(n_train: int | None = None) -> tuple[list[list[str]], list[list[str]]]:
-    with gzip.open(HANSARDS / "train.en.gz", "rt", encoding="utf-8") as fh:
-        en = [line.lower().split() for line in fh]
-    with gzip.open(HANSARDS / "train.fr.gz", "rt", encoding="utf-8") as fh:
-        fr = [line.lower().split() for line in fh]
-    if n_train is not None:
-        en, fr = en[:n_train], fr[:n_train]
-    en += [line.lower().split() for line in (HANSARDS / "trial.en").read_text(encoding="utf-8").splitlines()]
-    fr += [line.lower().split() for line in (HANSARDS / "trial.fr").read_text(encoding="utf-8").splitlines()]
-    return en, fr
-
-
 @pytest.mark.parametrize("model", ["ibm1", "ibm2", "hmm"])
 @pytest.mark.parametrize("agreement", [False, True])
 def test_t_rows_sum_to_one_on_real_data(model, agreement):
-    en, fr = _hansards(400)
+    en, fr = hansards(400)
     for m in train_directions(en, fr, model, iterations=2, ibm1_iterations=3, agreement=agreement):
         sums = m.t_row_sums()
         assert len(sums) == len(m.e_vocab) > 1000
@@ -205,7 +192,7 @@ def test_aer_by_hand():
 
 @pytest.fixture(scope="module")
 def hansards_alignments():
-    en, fr = _hansards()
+    en, fr = hansards()
     with blas_threads(1):
         hmm = train_directions(en, fr, "hmm", 5, 5)                     # by agreement (default)
         ibm1 = train_directions(en, fr, "ibm1", 5, 5, agreement=False)  # two plain IBM1 EM runs
@@ -329,3 +316,25 @@ def test_forced_alignment_of_training_pairs_equals_training_viterbi(tmp_path):
     assert set(part["f"].tolist()) == {"haus"} and len(part["t"]) < len(s2t.params()["t"])
     new = AlignmentModel.forced(s2t.params(), [["das", "auto"]], [["the", "car"]])
     assert [a.tolist() for a in new.viterbi()][0][0] == 0      # "das" -> "the"
+
+
+def test_cli_fertility_iterations(tmp_path):
+    """``--fertility-iterations`` aligns through the fertility HMM (the same links as the API);
+    a bad value or a model other than the HMM is one line, exit status ≠ 0, no output file."""
+    src, tgt = tmp_path / "s", tmp_path / "t"
+    src.write_text("das haus\ndas buch\nein buch\nein haus ist klein\n", encoding="utf-8")
+    tgt.write_text("the house\nthe book\na book\na house is small\n", encoding="utf-8")
+    out = tmp_path / "a.pharaoh"
+    r = _cli("align", "--src", str(src), "--tgt", str(tgt), "--fertility-iterations", "2", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    from smt.align import align_corpus, to_pharaoh
+    s = [x.split() for x in src.read_text().splitlines()]
+    t = [x.split() for x in tgt.read_text().splitlines()]
+    want = [to_pharaoh(x) for x in align_corpus(s, t, fertility_iterations=2)]
+    assert out.read_text(encoding="utf-8").splitlines() == want
+    for bad in (["--fertility-iterations", "-1"], ["--fertility-iterations", "1", "--model", "ibm2"], ["--beta", "0"]):
+        out.unlink(missing_ok=True)
+        r = _cli("align", "--src", str(src), "--tgt", str(tgt), *bad, "--out", str(out))
+        assert r.returncode != 0 and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not out.exists()
