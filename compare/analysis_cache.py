@@ -18,10 +18,10 @@ from data.profiles import get
 #: the systems whose decoding is analysed (the study's main systems)
 ANALYSED = ("pbsmt", "rnnenc", "rnnsearch")
 #: the files that make a trained system (their hashes key every cache)
-MODEL_FILES = {"pbsmt": ("phrase-table.gz", "lm.binary", "weights.json", "reordering-table.gz"),
+MODEL_FILES = {"pbsmt": ("phrase-table.gz", "lm.binary", "weights.json", "reordering-table.gz", "source-words.tsv"),
                "nmt": ("best.pt", "vocab.src.txt", "vocab.tgt.txt", "bpe.codes")}
 #: model files only some systems have
-OPTIONAL = ("bpe.codes", "reordering-table.gz")
+OPTIONAL = ("bpe.codes", "reordering-table.gz", "source-words.tsv")
 #: the caches in a system's run folder
 SWEEP_CACHE, DOMAIN_CACHE = "beam_sweep.json", "domain.json"
 

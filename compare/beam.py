@@ -35,6 +35,7 @@ from nmt.search import beam_search
 from nmt.translate import _bpe_of, translate_data
 from nmt.vocab import PAD, Vocab
 from smt.decode import Decoder
+from smt.unknown import for_run as unknown_words_for_run
 from smt.weights import N_FEATURES, read_weights
 
 #: the keys of one NMT sweep row / PBSMT sweep row in beam_sweep.json
@@ -120,6 +121,13 @@ def nmt_sweep(run_dir: Path, p, idx: Sequence[int], beams: Sequence[int],
     return rows
 
 
+def pbsmt_source(run_dir: Path, sentences: list[list[str]]) -> list[list[str]]:
+    """``sentences`` as the PBSMT system of ``run_dir`` decodes them: unknown words rewritten when it
+    was tuned so (its ``source-words.tsv``, smt/unknown.py), else unchanged."""
+    words = unknown_words_for_run(run_dir)
+    return sentences if words is None else words.rewrite_corpus(sentences)[0]
+
+
 def pbsmt_decoder(run_dir: Path, cfg: dict, sentences, stack_size: int | None = None) -> Decoder:
     """The trained PBSMT system of ``run_dir`` (tuned weights, and the search it was tuned with) as a
     decoder for ``sentences``."""
@@ -134,7 +142,7 @@ def pbsmt_decoder(run_dir: Path, cfg: dict, sentences, stack_size: int | None = 
 def smt_sweep(run_dir: Path, p, idx: Sequence[int], stacks: Sequence[int], cfg: dict, processes: int = 1) -> list[dict]:
     """BLEU of PBSMT at every stack size, and its search errors against the largest stack."""
     src_all = read_tokenized(p.file("test", "src"))
-    src = [src_all[i] for i in idx]
+    src = pbsmt_source(run_dir, [src_all[i] for i in idx])
     refs_all = read_lines(p.ref("test"))
     refs = [refs_all[i] for i in idx]
     out = {}

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Sequence
 
 from compare.analysis_cache import ANALYSED, DOMAIN_CACHE, domain_done, extra_sets, is_trained, model_hashes
-from compare.beam import NMTSystem, pbsmt_decoder
+from compare.beam import NMTSystem, pbsmt_decoder, pbsmt_source
 from data.io import read_lines, read_tokenized, sha256_file, write_json, write_lines
 
 
 def translate_extra(name: str, d: Path, p, split: str, smt_cfg: dict, processes: int = 1) -> list[str]:
     src = read_tokenized(p.file(split, "src"))
     if name.startswith("pbsmt"):
+        src = pbsmt_source(d, src)
         nb = pbsmt_decoder(d, smt_cfg, src).translate_corpus(src, nbest=1, processes=processes, desc=f"{name} {split}")
         return p.postprocess([" ".join(t[0].tokens) if t else "" for t in nb])
     return NMTSystem(d).translate(src, p.postprocess)

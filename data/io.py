@@ -191,8 +191,17 @@ def read_lines(path: str | os.PathLike, *, allow_empty_lines: bool = True,
     UTF-8, an empty file (unless ``allow_empty_file``), an empty line (unless
     ``allow_empty_lines``) or a line longer than ``max_chars`` characters.
     """
+    lines = list(iter_lines(path, allow_empty_lines=allow_empty_lines, max_chars=max_chars))
+    if not lines and not allow_empty_file:
+        raise UserError(f"{Path(path)}: empty file")
+    return lines
+
+
+def iter_lines(path: str | os.PathLike, *, allow_empty_lines: bool = True,
+               max_chars: int = MAX_LINE_CHARS) -> Iterator[str]:
+    """:func:`read_lines` one line at a time (for files too big to hold), with the same checks
+    except the empty-file one."""
     path = Path(path)
-    lines: list[str] = []
     try:
         with open_binary(path) as fh:
             for n, raw in enumerate(fh, 1):
@@ -208,12 +217,9 @@ def read_lines(path: str | os.PathLike, *, allow_empty_lines: bool = True,
                     raise UserError(f"{path}:{n}: line of {len(line):,} characters (limit {max_chars:,})")
                 if not allow_empty_lines and not line.strip():
                     raise UserError(f"{path}:{n}: empty line")
-                lines.append(line)
+                yield line
     except READ_ERRORS as exc:
         raise read_error(path, exc) from None
-    if not lines and not allow_empty_file:
-        raise UserError(f"{path}: empty file")
-    return lines
 
 
 def check_line_counts(a_name, a: Sequence, b_name, b: Sequence, why: str = ": the sides must be line-aligned") -> None:

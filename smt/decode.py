@@ -81,6 +81,7 @@ import heapq
 import math
 import multiprocessing as mp
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -95,6 +96,7 @@ from data.moses import read_phrase_table, read_reordering_table, source_ngrams
 from smt.lm import LN10, load_lm
 from smt.reordering import DISC, MONO, SWAP
 from smt.search import _COV, _END, _LMS, _LR, _OPT, _PREV, _SCORE, _START, _TMF, _WORDS, SentenceSearch, recombination_key
+from smt.unknown import UnknownWords
 from smt.weights import (DEFAULT_WEIGHTS, DIST, FEATURES, LM, LR, N_FEATURES, PP, TM, WP,  # noqa: F401 (re-exported)
                          as_weights, default_weights, feature_names, read_weights)
 
@@ -539,6 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(smt/search.py; default: the stack search)")
     p.add_argument("--table-limit", type=int, default=20, help="translation options per source phrase (0 = all)")
     p.add_argument("--processes", type=int, default=2, help="decoder worker processes")
+    p.add_argument("--source-words", metavar="TSV",
+                   help="rewrite unknown source words into known ones first (smt/unknown.py), with this training "
+                        "vocabulary: a system's source-words.tsv (default: unknown words are copied)")
     return p
 
 
@@ -557,6 +562,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         weights = read_weights(args.weights)
     sentences = read_tokenized(args.input, allow_empty_file=True)
     check_tokens(args.input, sentences)
+    if args.source_words:
+        sentences, _, info = UnknownWords.load(args.source_words).rewrite_corpus(sentences)
+        print(f"{args.source_words}: {info['hyphen'] + info['inflection'] + info['compound']:,} unknown source tokens "
+              f"rewritten, {info['unknown_left']:,} left", file=sys.stderr)
     decoder = Decoder(args.phrase_table, args.lm, weights=weights, stack_size=args.stack_size,
                       distortion_limit=args.distortion_limit, beam_threshold=args.beam_threshold,
                       table_limit=args.table_limit, sentences=sentences, reordering_table=args.reordering_table,

@@ -34,7 +34,11 @@ every extracted occurrence's orientation is counted too and the msd-bidirectiona
 table of the same pairs is written beside it (without one they are not counted: the phrase step
 of a distance-only system is ~15% faster, its table the same) (:mod:`smt.reordering`; :func:`read_reordering_table`).
 
-CLI: ``python -m smt phrases --src F --tgt F --align F --out table.gz``.
+``build_phrase_table(..., shards=K)`` builds the same tables in bounded memory: a corpus-wide
+pass (:class:`CorpusTotals`) then one streaming pass per shard of source phrases, merged from
+sorted files (README "Cost as the corpus grows").
+
+CLI: ``python -m smt phrases --src F --tgt F --align F --out table.gz [--shards K --jobs J]``.
 """
 from __future__ import annotations
 
@@ -42,7 +46,12 @@ import argparse
 import contextlib
 import gc
 import gzip
+import heapq
+import itertools
+import multiprocessing as mp
+import shutil
 import sys
+import tempfile
 import time
 from array import array
 from pathlib import Path
@@ -50,7 +59,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from data.io import UserError, atomic_write, progress, read_lines
+from data.io import UserError, atomic_write, iter_lines, open_binary, progress, read_lines
 from data.moses import (PHI_EF, PhraseOption, _parse_points, read_phrase_table,  # noqa: F401 (re-exported)
                         read_reordering_table, source_ngrams)
 from smt.reordering import smoothed_probabilities, word_orientations
@@ -156,19 +165,24 @@ class PhraseCounts:
     source words shifts that integer by ``k*L`` bits.
     """
 
-    def __init__(self, max_len: int = MAX_PHRASE_LENGTH, orientations: bool = True) -> None:
+    def __init__(self, max_len: int = MAX_PHRASE_LENGTH, orientations: bool = True,
+                 shard: tuple[int, int] | None = None, totals: "CorpusTotals | None" = None) -> None:
         if max_len < 1:
             raise UserError(f"max phrase length must be >= 1 (got {max_len})")
         self.max_len = max_len
         self.orientations = orientations         # count them (for a reordering table): ~15% of the step
-        self.f_vocab: dict[str, int] = {}        # word -> id >= 1 (0 is NULL)
-        self.e_vocab: dict[str, int] = {}
+        # sharded builds (build_phrase_table(shards=K)): keep only the occurrences whose source phrase
+        # falls in shard k of K, with the words and alignment ids of the corpus-wide pass ``totals``
+        self.shard = shard
+        self.totals = totals
+        self.f_vocab: dict[str, int] = totals.f_vocab if totals else {}   # word -> id >= 1 (0 is NULL)
+        self.e_vocab: dict[str, int] = totals.e_vocab if totals else {}
         self.f_phrases: dict[tuple[int, ...], int] = {}
         self.e_phrases: dict[tuple[int, ...], int] = {}
         self.f_phrase_words = array("i")         # L word ids per phrase, 0-padded
         self.e_phrase_words = array("i")
-        self.alignments: dict[int, int] = {}     # packed alignment -> id
-        self.alignment_bits = array("b")         # L*L 0/1 per alignment id
+        self.alignments: dict[int, int] = totals.alignments if totals else {}   # packed alignment -> id
+        self.alignment_bits = totals.alignment_bits if totals else array("b")  # L*L 0/1 per alignment id
         self.inst_f, self.inst_e, self.inst_a = array("q"), array("q"), array("q")
         self.inst_o = array("b")                 # 3 * prev + next orientation (smt/reordering.py)
         self.link_f, self.link_e = array("q"), array("q")
@@ -198,29 +212,16 @@ class PhraseCounts:
         """Add one sentence pair: its word links (for w) and its extracted phrase pairs (for φ)."""
         alignment = sorted(set(alignment))
         L = self.max_len
-        fv, ev = self.f_vocab, self.e_vocab
-        f = [fv.get(w) or fv.setdefault(w, len(fv) + 1) for w in f_tokens]
-        e = [ev.get(w) or ev.setdefault(w, len(ev) + 1) for w in e_tokens]
-        mask = [0] * len(f)                      # bit j set: source word i is linked to target word j
-        e_aligned = [False] * len(e)
-        for i, j in alignment:
-            mask[i] |= 1 << j
-            e_aligned[j] = True
-            self.link_f.append(f[i])
-            self.link_e.append(e[j])
-        for i, m in enumerate(mask):
-            if not m:
-                self.link_f.append(f[i])
-                self.link_e.append(NULL)
-        for j, aligned in enumerate(e_aligned):
-            if not aligned:
-                self.link_f.append(NULL)
-                self.link_e.append(e[j])
+        k, K = self.shard or (0, 0)
+        # a shard's word tables come from the corpus-wide pass: no links kept here
+        f, e, mask = _encode(self.f_vocab, self.e_vocab, f_tokens, e_tokens, alignment,
+                             *((self.link_f, self.link_e) if not K else ()))
         inst_f, inst_e, inst_a, inst_o = self.inst_f, self.inst_e, self.inst_a, self.inst_o
         f_table, f_words, phrase_id = self.f_phrases, self.f_phrase_words, self._phrase_id
         points, n_f, n_e, orient = set(alignment), len(f), len(e), self.orientations
         for es, ee, f_start, f_end, fs_min, fe_max in consistent_blocks(n_f, n_e, alignment, L):
-            eid = phrase_id(self.e_phrases, self.e_phrase_words, tuple(e[es:ee + 1]))
+            e_key = tuple(e[es:ee + 1])
+            eid = phrase_id(self.e_phrases, self.e_phrase_words, e_key) if not K else -1
             packed = 0
             for i in range(f_start, f_end + 1):
                 packed |= (mask[i] >> es) << (L * (i - f_start))
@@ -228,6 +229,10 @@ class PhraseCounts:
                 aid = self._alignment_id(packed << (L * (f_start - fs)))
                 for fe in range(f_end, min(fe_max, fs + L - 1) + 1):
                     key = tuple(f[fs:fe + 1])
+                    if K and hash(key) % K != k:     # another shard's source phrase
+                        continue
+                    if eid < 0:
+                        eid = phrase_id(self.e_phrases, self.e_phrase_words, e_key)
                     fid = f_table.get(key)
                     if fid is None:
                         fid = phrase_id(f_table, f_words, key)
@@ -238,6 +243,133 @@ class PhraseCounts:
                         prev, nxt = word_orientations(points, n_f, n_e, fs, fe + 1, es, ee + 1)
                         inst_o.append(3 * prev + nxt)
         self.sentences += 1
+
+
+def _encode(f_vocab: dict, e_vocab: dict, f_tokens: Sequence[str], e_tokens: Sequence[str],
+            alignment: Sequence[tuple[int, int]], link_f: array | None = None, link_e: array | None = None):
+    """Word ids (a new word gets the next id) and, per source word, the bit mask of its target links
+    (bit j: linked to target word j); given ``link_f``/``link_e``, every word link is appended to
+    them, an unaligned word linked to NULL (id 0)."""
+    f = [f_vocab.get(w) or f_vocab.setdefault(w, len(f_vocab) + 1) for w in f_tokens]
+    e = [e_vocab.get(w) or e_vocab.setdefault(w, len(e_vocab) + 1) for w in e_tokens]
+    mask = [0] * len(f)
+    e_aligned = [False] * len(e)
+    for i, j in alignment:
+        mask[i] |= 1 << j
+        e_aligned[j] = True
+    if link_f is not None:
+        for i, j in alignment:
+            link_f.append(f[i])
+            link_e.append(e[j])
+        for i, m in enumerate(mask):
+            if not m:
+                link_f.append(f[i])
+                link_e.append(NULL)
+        for j, aligned in enumerate(e_aligned):
+            if not aligned:
+                link_f.append(NULL)
+                link_e.append(e[j])
+    return f, e, mask
+
+
+class CorpusTotals:
+    """The corpus-wide pass of a sharded build (:func:`build_phrase_table` with ``shards > 1``):
+    everything scoring needs that is *not* local to one source phrase, in memory that grows with
+    the vocabulary and the number of distinct target phrases, not with the occurrences.
+
+    * the word ids and the within-phrase alignment ids, assigned in the same order as one
+      :class:`PhraseCounts` over the whole corpus would (so ties break the same way);
+    * the word-link counts behind w(f|e), w(e|f);
+    * count(e) and the first extraction block of every target phrase e, keyed by Python's hash of
+      its word-id tuple (64 bits, deterministic for tuples of ints; a collision would merge two
+      target phrases' counts — odds of about n² / 2⁶⁵ for n distinct target phrases);
+    * the orientation totals (the prior p(o) of the reordering model).
+
+    Pending rows are reduced (sorted, summed) every ``FLUSH`` rows, so memory stays bounded.
+    """
+
+    FLUSH = 1 << 22
+
+    def __init__(self, max_len: int = MAX_PHRASE_LENGTH, orientations: bool = True) -> None:
+        self.max_len, self.orientations = max_len, orientations
+        self.f_vocab: dict[str, int] = {}
+        self.e_vocab: dict[str, int] = {}
+        self.alignments: dict[int, int] = {}
+        self.alignment_bits = array("b")
+        self.link_f, self.link_e = array("q"), array("q")        # pending word links
+        self._e_hash, self._e_n = array("q"), array("q")         # pending blocks: hash(e), occurrences
+        self.blocks = 0                                          # blocks reduced so far
+        self.e_hash = np.empty(0, dtype=np.int64)                # sorted distinct hash(e)
+        self.e_count = np.empty(0, dtype=np.int64)               # count(e)
+        self.e_first = np.empty(0, dtype=np.int64)               # first block of e in the corpus
+        self.link_keys = np.empty(0, dtype=np.int64)             # sorted distinct (f << 32 | e)
+        self.link_n = np.empty(0, dtype=np.int64)
+        self.orientation_counts = [0] * 9                        # by 3 * prev + next
+        self.sentences = 0
+        self.instances = 0
+
+    _alignment_id = PhraseCounts._alignment_id
+
+    def add(self, f_tokens: Sequence[str], e_tokens: Sequence[str], alignment: Iterable[tuple[int, int]]) -> None:
+        """One sentence pair: the loops of :meth:`PhraseCounts.add`, counting instead of storing."""
+        alignment = sorted(set(alignment))
+        L = self.max_len
+        f, e, mask = _encode(self.f_vocab, self.e_vocab, f_tokens, e_tokens, alignment, self.link_f, self.link_e)
+        points, n_f, n_e, orient = set(alignment), len(f), len(e), self.orientations
+        oc = self.orientation_counts
+        for es, ee, f_start, f_end, fs_min, fe_max in consistent_blocks(n_f, n_e, alignment, L):
+            packed = 0
+            for i in range(f_start, f_end + 1):
+                packed |= (mask[i] >> es) << (L * (i - f_start))
+            n = 0
+            for fs in range(f_start, fs_min - 1, -1):
+                self._alignment_id(packed << (L * (f_start - fs)))
+                for fe in range(f_end, min(fe_max, fs + L - 1) + 1):
+                    n += 1
+                    if orient:
+                        prev, nxt = word_orientations(points, n_f, n_e, fs, fe + 1, es, ee + 1)
+                        oc[3 * prev + nxt] += 1
+            self._e_hash.append(hash(tuple(e[es:ee + 1])))
+            self._e_n.append(n)
+            self.instances += n
+        self.sentences += 1
+        if len(self._e_hash) >= self.FLUSH or len(self.link_f) >= self.FLUSH:
+            self._reduce()
+
+    def _reduce(self) -> None:
+        h = np.concatenate([self.e_hash, np.frombuffer(self._e_hash, dtype=np.int64)])
+        n = np.concatenate([self.e_count, np.frombuffer(self._e_n, dtype=np.int64)])
+        first = np.concatenate([self.e_first, self.blocks + np.arange(len(self._e_hash), dtype=np.int64)])
+        self.blocks += len(self._e_hash)
+        o = np.argsort(h, kind="stable")
+        h, n, first = h[o], n[o], first[o]
+        starts = _runs(h)
+        self.e_hash, self.e_count, self.e_first = h[starts], np.add.reduceat(n, starts), np.minimum.reduceat(first, starts)
+        keys = np.concatenate([self.link_keys, np.frombuffer(self.link_f, dtype=np.int64) << 32
+                               | np.frombuffer(self.link_e, dtype=np.int64)])
+        weights = np.concatenate([self.link_n, np.ones(len(self.link_f), dtype=np.int64)])
+        self.link_keys, inverse = np.unique(keys, return_inverse=True)
+        self.link_n = np.bincount(inverse, weights=weights, minlength=len(self.link_keys)).astype(np.int64)
+        self._e_hash, self._e_n = array("q"), array("q")
+        self.link_f, self.link_e = array("q"), array("q")
+
+    def finish(self) -> "CorpusTotals":
+        """Reduce what is pending; the word tables and the orientation prior become available."""
+        self._reduce()
+        V_e = len(self.e_vocab) + 1
+        kf, ke = self.link_keys >> 32, self.link_keys & 0xFFFFFFFF
+        self.word_tables = _word_tables_from(kf * V_e + ke, self.link_n, len(self.f_vocab) + 1, V_e)
+        c = np.asarray(self.orientation_counts, dtype=np.float64).reshape(3, 3)   # [prev, next]
+        self.orientation_prior = np.concatenate([c.sum(axis=1), c.sum(axis=0)])[None, :]
+        return self
+
+    def target_phrases(self, keys: Sequence[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
+        """(count(e), first block of e) of target phrases given as word-id tuples."""
+        h = np.fromiter((hash(k) for k in keys), dtype=np.int64, count=len(keys))
+        idx = np.minimum(np.searchsorted(self.e_hash, h), max(len(self.e_hash) - 1, 0))
+        if len(h) and not (self.e_hash[idx] == h).all():
+            raise RuntimeError("a shard extracted a target phrase the corpus-wide pass did not see (corpus changed?)")
+        return self.e_count[idx], self.e_first[idx]
 
 
 # ------------------------------------------------------------------------------------------
@@ -355,6 +487,7 @@ def score_phrases(counts: PhraseCounts, table_limit: int | None = TABLE_LIMIT, c
     n_inst = counts.instances
     if n_inst == 0:
         raise UserError("no phrase pair could be extracted: the alignment has no points")
+    totals = counts.totals        # a shard of a sharded build: count(e), ties, w and p(o) are corpus-wide
     inst_f = np.frombuffer(counts.inst_f, dtype=np.int64)
     inst_e = np.frombuffer(counts.inst_e, dtype=np.int64)
     inst_a = np.frombuffer(counts.inst_a, dtype=np.int64)
@@ -376,13 +509,18 @@ def score_phrases(counts: PhraseCounts, table_limit: int | None = TABLE_LIMIT, c
     p_count = np.add.reduceat(t_count, p_start)
     p_f, p_e = p_pair // n_e_phr, p_pair % n_e_phr
     count_f = np.bincount(p_f, weights=p_count, minlength=len(counts.f_phrases)).astype(np.int64)
-    count_e = np.bincount(p_e, weights=p_count, minlength=n_e_phr).astype(np.int64)
+    if totals is None:
+        count_e = np.bincount(p_e, weights=p_count, minlength=n_e_phr).astype(np.int64)
+        e_rank = None                         # target phrase ids are already in first-seen order
+    else:
+        count_e, e_rank = totals.target_phrases(list(counts.e_phrases))
     t_group = np.repeat(np.arange(len(p_start)), np.diff(np.append(p_start, len(t_pair))))
     # most frequent alignment per pair (ties: smallest id = seen first)
     o = np.lexsort((t_align, -t_count, t_group))
     p_best_align = t_align[o[_runs(t_group[o])]]
-    # table limit: rank the pairs of each source phrase by count(f, e) (= φ(e|f) up to count(f))
-    o = np.lexsort((p_e, -p_count, p_f))
+    # table limit: rank the pairs of each source phrase by count(f, e) (= φ(e|f) up to count(f));
+    # ties: the target phrase seen first in the corpus
+    o = np.lexsort((p_e if e_rank is None else e_rank[p_e], -p_count, p_f))
     starts = _runs(p_f[o])
     rank = np.arange(len(o)) - np.repeat(starts, np.diff(np.append(starts, len(o))))
     kept = o[rank < table_limit] if table_limit else o
@@ -417,7 +555,7 @@ def _reordering_scores(counts: PhraseCounts, p_pair: np.ndarray, kept: np.ndarra
     oc = np.empty((n, 6))
     oc[:, :3] = np.bincount(idx * 3 + inst_o // 3, minlength=3 * n).reshape(n, 3)
     oc[:, 3:] = np.bincount(idx * 3 + inst_o % 3, minlength=3 * n).reshape(n, 3)
-    return smoothed_probabilities(oc[kept], prior_counts=oc)
+    return smoothed_probabilities(oc[kept], prior_counts=oc if counts.totals is None else counts.totals.orientation_prior)
 
 
 def _word_tables(counts: PhraseCounts):
@@ -428,16 +566,23 @@ def _word_tables(counts: PhraseCounts):
     NULL. Returns (w_fe, w_ef) as sorted-key tables (keys = f * V_e + e, values) and the dense
     vectors w(f|NULL), w(e|NULL).
     """
+    if counts.totals is not None:                              # a shard: the corpus-wide tables
+        return counts.totals.word_tables
     V_e = len(counts.e_vocab) + 1
     lf = np.frombuffer(counts.link_f, dtype=np.int64)
     le = np.frombuffer(counts.link_e, dtype=np.int64)
     keys, n = np.unique(lf * V_e + le, return_counts=True)
+    return _word_tables_from(keys, n, len(counts.f_vocab) + 1, V_e)
+
+
+def _word_tables_from(keys: np.ndarray, n: np.ndarray, V_f: int, V_e: int):
+    """:func:`_word_tables` from the sorted distinct link keys ``f * V_e + e`` and their counts."""
     kf, ke = keys // V_e, keys % V_e
-    total_e = np.bincount(le, minlength=V_e)                   # Σ_f count(f, e), NULL included
-    total_f = np.bincount(lf, minlength=len(counts.f_vocab) + 1)
+    total_e = np.bincount(ke, weights=n, minlength=V_e)         # Σ_f count(f, e), NULL included
+    total_f = np.bincount(kf, weights=n, minlength=V_f)
     w_fe = (keys, n / total_e[ke])
     w_ef = (keys, n / total_f[kf])
-    w_f_null = np.zeros(len(counts.f_vocab) + 1)
+    w_f_null = np.zeros(V_f)
     w_e_null = np.zeros(V_e)
     null_e = ke == NULL
     w_f_null[kf[null_e]] = w_fe[1][null_e]                     # w(f | NULL)
@@ -489,9 +634,18 @@ def read_aligned_corpus(src_path, tgt_path, align_path) -> tuple[list[list[str]]
 
 
 def build_phrase_table(src_path, tgt_path, align_path, out_path, max_len: int = MAX_PHRASE_LENGTH,
-                       table_limit: int | None = TABLE_LIMIT, reordering_path=None) -> dict:
+                       table_limit: int | None = TABLE_LIMIT, reordering_path=None, shards: int = 1,
+                       jobs: int = 1) -> dict:
     """Extract, score and prune phrase pairs; atomically write the Moses table ``out_path`` (and,
     given ``reordering_path``, the msd-bidirectional-fe reordering table of the same pairs).
+
+    ``shards = 1`` holds every extracted occurrence in memory at once. ``shards = K > 1`` streams
+    the corpus from disk K + 1 times instead — a corpus-wide pass (:class:`CorpusTotals`), then one
+    pass per shard keeping only the source phrases that hash to it, scored and written sorted to a
+    temporary file, ``jobs`` shards at a time in worker processes — and merges the K sorted files
+    (the scheme of Moses' ``extract`` / ``score`` over sorted files). Everything about a source
+    phrase is local to its shard, so the tables are the same, byte for byte; peak memory is about
+    one shard's plus the corpus-wide counts.
 
     Returns statistics: sentences, extracted instances, distinct pairs and source phrases,
     lines written, seconds for extraction and scoring.
@@ -500,6 +654,12 @@ def build_phrase_table(src_path, tgt_path, align_path, out_path, max_len: int = 
         raise UserError(f"max phrase length must be >= 1 (got {max_len})")
     if table_limit is not None and table_limit < 0:
         raise UserError(f"table limit must be >= 0, 0 meaning no limit (got {table_limit})")
+    if shards < 1 or jobs < 1:
+        raise UserError(f"shards and jobs must be >= 1 (got {shards} shards, {jobs} jobs)")
+    if shards > 1:
+        with _no_gc():
+            return _build_sharded((src_path, tgt_path, align_path), Path(out_path), max_len, table_limit,
+                                  reordering_path, shards, jobs)
     f_sents, e_sents, aligns = read_aligned_corpus(src_path, tgt_path, align_path)
     with _no_gc():
         return _build(f_sents, e_sents, aligns, out_path, max_len, table_limit, reordering_path)
@@ -545,17 +705,139 @@ def _build(f_sents, e_sents, aligns, out_path, max_len, table_limit, reordering_
     }
 
 
+# ------------------------------------------------------------------------------------------
+# Sharded build: bounded memory, the same tables
+# ------------------------------------------------------------------------------------------
+
+def aligned_pairs(src_path, tgt_path, align_path) -> Iterator[tuple[list[str], list[str], list[tuple[int, int]]]]:
+    """:func:`read_aligned_corpus` one sentence pair at a time (same checks, same errors)."""
+    n = 0
+    for n, (s, t, a) in enumerate(itertools.zip_longest(iter_lines(src_path), iter_lines(tgt_path),
+                                                         iter_lines(align_path)), 1):
+        if s is None or t is None or a is None:
+            short = [str(p) for p, x in ((src_path, s), (tgt_path, t), (align_path, a)) if x is None]
+            raise UserError(f"line counts differ: {', '.join(short)} {'ends' if len(short) == 1 else 'end'} after "
+                            f"{n - 1:,} lines, the other files go on: the three files must be line-aligned")
+        f, e = s.split(), t.split()
+        yield f, e, _parse_points(a, len(f), len(e), align_path, n, "in this sentence pair")
+    if n == 0:
+        raise UserError(f"{src_path}: empty file")
+
+
+#: what every shard job reads (set before the worker processes fork; one build at a time)
+_SHARDING: dict = {}
+
+
+def _build_sharded(paths, out_path: Path, max_len, table_limit, reordering_path, shards: int, jobs: int) -> dict:
+    t0 = time.perf_counter()
+    n_lines = _count_lines(paths[0])
+    totals = CorpusTotals(max_len, orientations=reordering_path is not None)
+    for f, e, a in progress(aligned_pairs(*paths), total=n_lines, desc="phrase totals", unit="sent"):
+        totals.add(f, e, a)
+    totals.finish()
+    t1 = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(dir=out_path.parent, prefix=f".{out_path.name}.shards-"))
+    try:
+        _SHARDING.update(paths=paths, totals=totals, max_len=max_len, table_limit=table_limit, shards=shards,
+                         lines=n_lines, tmp=tmp, reordering=reordering_path is not None)
+        if jobs > 1:
+            with mp.get_context("fork").Pool(min(jobs, shards)) as pool:
+                stats = pool.map(_shard, range(shards), chunksize=1)
+        else:
+            stats = [_shard(k) for k in range(shards)]
+        t2 = time.perf_counter()
+        written = sum(x["written_pairs"] for x in stats)
+        _merge([tmp / f"{k}.table" for k in range(shards)], out_path, written, "merge table")
+        if reordering_path is not None:
+            _merge([tmp / f"{k}.reordering" for k in range(shards)], Path(reordering_path), written,
+                   "merge reordering table")
+    finally:
+        _SHARDING.clear()
+        shutil.rmtree(tmp, ignore_errors=True)
+    t3 = time.perf_counter()
+    return {
+        "sentences": totals.sentences,
+        "instances": totals.instances,
+        "source_phrases": sum(x["source_phrases"] for x in stats),
+        "target_phrases": len(totals.e_hash),
+        "written_pairs": written,
+        "max_phrase_length": max_len,
+        "table_limit": table_limit,
+        "reordering": "msd-bidirectional-fe" if reordering_path is not None else None,
+        "shards": shards,
+        "jobs": jobs,
+        "totals_seconds": round(t1 - t0, 3),
+        "extract_seconds": round(sum(x["extract_seconds"] for x in stats), 3),
+        "score_seconds": round(sum(x["score_seconds"] for x in stats), 3),
+        "shards_wall_seconds": round(t2 - t1, 3),
+        "write_seconds": round(t3 - t2, 3),
+    }
+
+
+def _shard(k: int) -> dict:
+    """Shard ``k``: extract the occurrences of its source phrases, score them with the corpus-wide
+    totals, write its table lines (sorted by source phrase) to the temporary folder."""
+    c = _SHARDING
+    counts = PhraseCounts(c["max_len"], orientations=c["reordering"], shard=(k, c["shards"]), totals=c["totals"])
+    t0 = time.perf_counter()
+    with _no_gc():
+        for f, e, a in progress(aligned_pairs(*c["paths"]), total=c["lines"], desc=f"shard {k + 1}/{c['shards']}",
+                                unit="sent"):
+            counts.add(f, e, a)
+        t1 = time.perf_counter()
+        files = [c["tmp"] / f"{k}.table"] + ([c["tmp"] / f"{k}.reordering"] if c["reordering"] else [])
+        if counts.instances == 0:                  # no source phrase hashed here (tiny corpora)
+            for p in files:
+                p.write_bytes(b"")
+            return {"source_phrases": 0, "written_pairs": 0, "extract_seconds": t1 - t0, "score_seconds": 0.0}
+        table = score_phrases(counts, c["table_limit"])
+        t2 = time.perf_counter()
+        write_table(table, files[0])
+        if c["reordering"]:
+            write_table(table, files[1], reordering=True)
+    return {"source_phrases": len(counts.f_phrases), "written_pairs": len(table),
+            "extract_seconds": t1 - t0, "score_seconds": t2 - t1}
+
+
+def _count_lines(path) -> int:
+    with open_binary(Path(path)) as fh:
+        return sum(1 for _ in fh)
+
+
+def _merge(parts: list[Path], out_path: Path, total: int, desc: str, batch: int = 20_000) -> None:
+    """K-way merge of shard files sorted by source phrase into one table (gzip when ``.gz``); each
+    source phrase lives in one shard, so its lines stay together and in their order."""
+    bar = progress(total=total, desc=desc, unit="pair")
+    with contextlib.ExitStack() as stack:
+        fh = _open_table(out_path, stack)
+        inputs = [stack.enter_context(open(p, encoding="utf-8", newline="\n")) for p in parts]
+        buf: list[str] = []
+        for line in heapq.merge(*inputs, key=lambda x: x[:x.index(" ||| ")]):
+            buf.append(line)
+            if len(buf) >= batch:
+                fh.write("".join(buf).encode("utf-8"))
+                bar.update(len(buf))
+                buf = []
+        fh.write("".join(buf).encode("utf-8"))
+        bar.update(len(buf))
+    bar.close()
+
+
+def _open_table(out_path: Path, stack: contextlib.ExitStack):
+    """A binary handle that atomically becomes ``out_path`` (gzip, fast level, when it ends in .gz)."""
+    if out_path.suffix == ".gz":
+        raw = stack.enter_context(atomic_write(out_path, "wb"))
+        return stack.enter_context(gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=GZIP_LEVEL))
+    return stack.enter_context(atomic_write(out_path, "wb"))
+
+
 def write_table(table: PhraseTable, out_path, reordering: bool = False) -> None:
     """Atomically write ``table`` as Moses text (gzip, fast level, when ``out_path`` ends in .gz);
     ``reordering``: its reordering table instead."""
     out_path = Path(out_path)
     bar = progress(total=len(table), desc="write reordering table" if reordering else "write table", unit="pair")
     with contextlib.ExitStack() as stack:
-        if out_path.suffix == ".gz":
-            raw = stack.enter_context(atomic_write(out_path, "wb"))
-            fh = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=GZIP_LEVEL))
-        else:
-            fh = stack.enter_context(atomic_write(out_path, "wb"))
+        fh = _open_table(out_path, stack)
         for lines in table.chunks(reordering=reordering):
             fh.write(("\n".join(lines) + "\n").encode("utf-8"))
             bar.update(len(lines))
@@ -575,8 +857,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help=f"longest phrase on either side (default {MAX_PHRASE_LENGTH})")
     ap.add_argument("--table-limit", type=int, default=TABLE_LIMIT,
                     help=f"keep the N best target phrases per source phrase by φ(e|f); 0 = all (default {TABLE_LIMIT})")
+    ap.add_argument("--reordering-table", metavar="FILE",
+                    help="also write the msd-bidirectional-fe reordering table of the same pairs (smt/reordering.py)")
+    ap.add_argument("--shards", type=int, default=1,
+                    help="1: everything in memory; K > 1: stream the corpus K + 1 times and hold one K-th of the "
+                         "phrase pairs at a time (same tables, byte for byte; for corpora too big for memory) "
+                         "(default 1)")
+    ap.add_argument("--jobs", type=int, default=1, help="shards built at once in worker processes (default 1)")
     args = ap.parse_args(argv)
-    info = build_phrase_table(args.src, args.tgt, args.align, args.out, args.max_phrase_length, args.table_limit)
+    info = build_phrase_table(args.src, args.tgt, args.align, args.out, args.max_phrase_length, args.table_limit,
+                              reordering_path=args.reordering_table, shards=args.shards, jobs=args.jobs)
     print(f"{args.out}: {info['written_pairs']:,} phrase pairs for {info['source_phrases']:,} source phrases "
           f"({info['instances']:,} extracted from {info['sentences']:,} sentence pairs; "
           f"extract {info['extract_seconds']:.1f}s, score {info['score_seconds']:.1f}s, write {info['write_seconds']:.1f}s)",

@@ -10,6 +10,8 @@ prepare     tokenise, truecase, clean (:mod:`data.prepare`, cached)     ``build/
 align       word alignment both ways + symmetrisation (:mod:`smt.align`)  ``alignments/train.gdfa``
 phrases     extract + score the phrase table (:mod:`smt.phrases`)       ``phrase-table.gz``
 lm          KenLM n-gram LM on the target training side (:mod:`smt.lm`)  ``lm.binary``
+words       training source vocabulary for rewriting unknown source      ``source-words.tsv``
+            words before decoding (:mod:`smt.unknown`; German only)
 tune        MERT (:mod:`smt.tune`, Och 2003) on the first                ``weights.json``,
             ``tune_dev_size`` dev sentences; its first decoder run        ``dev.{default,tuned}.{tok,hyp}``
             (DEFAULT weights) and its run at the returned weights
@@ -53,6 +55,7 @@ from smt.lm import build_lm
 from smt.phrases import build_phrase_table, read_phrase_table
 from smt.reordering import MODELS as REORDERING_MODELS
 from smt.tune import decoder_nbest_fn, mert
+from smt.unknown import VOCAB_FILE, UnknownWords, map_links, supported as unknown_words_supported
 from smt.weights import as_weights, default_weights, feature_names, read_weights, write_weights
 
 #: Bump when a step's behaviour changes so that old artifacts are redone.
@@ -226,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fertility-iterations", type=int, default=None, metavar="N",
                    help="refine the word alignment's HMM with N iterations of the fertility HMM (smt/fertility.py; "
                         "default: the profile's smt.fertility_iterations, else none)")
+    p.add_argument("--unknown-words", choices=("split", "none"), default=None,
+                   help="split: rewrite unknown source words into known ones before decoding (compounds, hyphens, "
+                        "inflections; smt/unknown.py, German sources only); none: copy them (default: the "
+                        "profile's smt.unknown_words, else none)")
     p.add_argument("--force", action="store_true", help="redo every step even when up to date")
     return p
 
@@ -247,21 +254,25 @@ def main(argv=None) -> int:
         run(p, profile=args.profile, train_size=args.train_size, system=args.system,
             processes=args.processes, restarts=args.restarts, tune=not args.no_tune, force=args.force,
             weights_from=args.weights_from, reordering=args.reordering, pop_limit=args.pop_limit,
-            fertility_iterations=args.fertility_iterations, mert_seed=args.mert_seed)
+            fertility_iterations=args.fertility_iterations, mert_seed=args.mert_seed,
+            unknown_words=args.unknown_words)
     return 0
 
 
 def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, system: str = "pbsmt",
         processes: int = 2, restarts: int = MERT_RESTARTS, tune: bool = True, force: bool = False,
         weights_from: str | None = None, reordering: str | None = None, pop_limit: int | None = None,
-        fertility_iterations: int | None = None, mert_seed: int | None = None) -> dict:
+        fertility_iterations: int | None = None, mert_seed: int | None = None,
+        unknown_words: str | None = None) -> dict:
     """Run (or bring up to date) every step for the prepared corpus ``p``; returns scores.json."""
     t = SMTTraining(p, profile=profile, train_size=train_size, system=system, processes=processes,
                     restarts=restarts, tune=tune, force=force, weights_from=weights_from, reordering=reordering,
-                    pop_limit=pop_limit, fertility_iterations=fertility_iterations, mert_seed=mert_seed)
+                    pop_limit=pop_limit, fertility_iterations=fertility_iterations, mert_seed=mert_seed,
+                    unknown_words=unknown_words)
     t.align()
     t.phrases()
     t.lm()
+    t.source_words()
     t.tune()
     t.decode_test()
     return t.write_scores()
@@ -275,7 +286,7 @@ class SMTTraining:
     def __init__(self, p: Prepared, *, profile: str, train_size: int | None, system: str, processes: int,
                  restarts: int, tune: bool, force: bool, weights_from: str | None, reordering: str | None,
                  pop_limit: int | None = None, fertility_iterations: int | None = None,
-                 mert_seed: int | None = None):
+                 mert_seed: int | None = None, unknown_words: str | None = None):
         cfg = get_profile(profile, "smt")
         if fertility_iterations is not None:
             cfg["fertility_iterations"] = fertility_iterations
@@ -283,6 +294,15 @@ class SMTTraining:
             cfg["reordering"] = reordering
         if pop_limit is not None:
             cfg["pop_limit"] = pop_limit
+        # unknown source words rewritten into known ones (smt/unknown.py) only for the languages it
+        # has rules for; elsewhere the key is dropped, so those runs record the settings they always had
+        if unknown_words is not None:
+            cfg["unknown_words"] = unknown_words
+        if cfg.get("unknown_words", "none") not in ("split", "none"):
+            raise UserError(f"smt.unknown_words must be 'split' or 'none' (got {cfg['unknown_words']!r})")
+        self.split_unknown = cfg.get("unknown_words") == "split" and unknown_words_supported(p.src)
+        if not self.split_unknown:
+            cfg.pop("unknown_words", None)
         self.lexicalised = cfg.get("reordering", "distance") != "distance"
         if not self.lexicalised:
             cfg.pop("reordering", None)   # distance-only runs record the settings they always had
@@ -316,12 +336,14 @@ class SMTTraining:
         self.decode_cfg = {"stack_size": cfg["stack_size"], "distortion_limit": cfg["distortion_limit"],
                            "table_limit": cfg["table_limit"],
                            # the stack search's runs record the settings they always had
-                           **({"pop_limit": cfg["pop_limit"]} if cfg.get("pop_limit") else {})}
+                           **({"pop_limit": cfg["pop_limit"]} if cfg.get("pop_limit") else {}),
+                           **({"unknown_words": "split"} if self.split_unknown else {})}
         self.model_inputs = {"phrase_table": self.table_path, "lm": self.lm_path,
                              **({"reordering_table": self.reordering_path} if self.lexicalised else {})}
         self.stamps: dict[str, dict] = {}
         self.results: dict[str, dict] = {}
         self._decoder = None
+        self.unknown: UnknownWords | None = None
 
     def _step(self, name: str, artifacts: list[Path], inputs: dict, settings: dict, fn, **kw) -> dict:
         self.stamps[name] = Step(self.out, name, artifacts, inputs, settings, **kw).run(fn, self.log, self.force)
@@ -359,7 +381,8 @@ class SMTTraining:
         def build() -> dict:
             return build_phrase_table(self.train_src, self.train_tgt, self.align_path, self.table_path,
                                       max_len=cfg["max_phrase_length"], table_limit=cfg["table_limit"],
-                                      reordering_path=self.reordering_path)
+                                      reordering_path=self.reordering_path, shards=cfg.get("phrase_shards", 1),
+                                      jobs=self.processes)
 
         self._step("phrases", [self.table_path, *([self.reordering_path] if self.lexicalised else [])],
                    {"src": self.train_src, "tgt": self.train_tgt, "align": self.align_path},
@@ -373,12 +396,39 @@ class SMTTraining:
 
         self._step("lm", [self.lm_path], {"text": self.train_tgt}, {"order": self.cfg["lm_order"]}, build)
 
+    # --- 3b. the training source vocabulary, for unknown words (smt/unknown.py) ---------------
+    def source_words(self) -> None:
+        path = self.out / VOCAB_FILE
+        if not self.split_unknown:
+            path.unlink(missing_ok=True)         # its presence tells the analyses to rewrite unknown words
+            return
+
+        def build() -> dict:
+            words = UnknownWords.from_corpus(self.train_src, self.p.src)
+            words.save(path)
+            return {"words": len(words.counts), "language": self.p.src}
+
+        self._step("source-words", [path], {"src": self.train_src}, {"unknown_words": "split", "lang": self.p.src}, build)
+        self.unknown = UnknownWords.load(path)
+
+    def source(self, sentences: list[list[str]], what: str) -> tuple[list[list[str]], list[list[int]] | None, dict | None]:
+        """The decoder's input for ``sentences``: unknown words rewritten when the system does so
+        (with the origin of every new token and the counts, also logged), else as they are."""
+        if self.unknown is None:
+            return sentences, None, None
+        new, origins, info = self.unknown.rewrite_corpus(sentences)
+        self.log(f"{what}: {info['hyphen'] + info['inflection'] + info['compound']:,} of {info['tokens']:,} source tokens "
+                 f"rewritten ({info['hyphen']:,} hyphenated, {info['inflection']:,} inflected, {info['compound']:,} "
+                 f"compounds) in {info['sentences_changed']:,} sentences; {info['unknown_left']:,} unknown left")
+        return new, origins, info
+
     # --- 4. MERT on a seeded random sample of tune_dev_size dev sentences --------------------
     def tune(self) -> None:
         p, cfg = self.p, self.cfg
         tune_idx = p.dev_sample(cfg["tune_dev_size"])
         self.dev_src, self.dev_ref_tok = ([toks[i] for i in tune_idx] for toks in
                                           (read_tokenized(p.file("dev", "src")), read_tokenized(p.file("dev", "tgt"))))
+        self.dev_src = self.source(self.dev_src, "dev")[0]
         self.n_tune = len(tune_idx)
         raw = read_lines(p.ref("dev"))
         self.dev_refs_raw = [raw[i] for i in tune_idx]
@@ -465,7 +515,7 @@ class SMTTraining:
             inputs["weights"] = wfile
 
         def decode() -> dict:
-            src = read_tokenized(p.file(split, "src"))
+            src, origins, unknown_info = self.source(read_tokenized(p.file(split, "src")), split)
             t0 = time.time()
             nb = self.decoder().translate_corpus(src, weights=np.asarray(w, dtype=float), nbest=1,
                                                  processes=self.processes, desc=f"decode {split} ({which})")
@@ -475,14 +525,16 @@ class SMTTraining:
             hyps = p.postprocess(toks)
             if with_alignment:
                 table = _phrase_alignments(self.table_path, src)
-                write_lines(out / "test.align",
-                            (pharaoh.format(word_alignment(s, b, table)) if b is not None else ""
-                             for s, b in zip(src, best)))
+                links = [word_alignment(s, b, table) if b is not None else None for s, b in zip(src, best)]
+                if origins is not None:             # back to the positions of the original source words
+                    links = [map_links(x, o) if x is not None else None for x, o in zip(links, origins)]
+                write_lines(out / "test.align", (pharaoh.format(x) if x is not None else "" for x in links))
             write_lines(tok_path, toks)
             write_lines(hyp_path, hyps)
             sc = score(hyps, read_lines(p.ref(split)))
             return {"score": sc, "decode_seconds": round(seconds, 2),
-                    "decode_sents_per_s": round(len(src) / max(seconds, 1e-9), 2), "sentences": len(src)}
+                    "decode_sents_per_s": round(len(src) / max(seconds, 1e-9), 2), "sentences": len(src),
+                    **({"unknown_words": unknown_info} if unknown_info else {})}
 
         st = self._step(f"decode-{split}-{which}", artifacts, inputs, {**self.decode_cfg, "weights": [float(x) for x in w]},
                         decode)

@@ -294,3 +294,49 @@ def test_cli_writes_table(tmp_path, monkeypatch, capsys):
     assert all(len(f.split()) <= 2 and len(e.split()) <= 2 for f, e in table)
     assert len(table) == len({f for f, _ in table})          # one option per source phrase
     assert "phrase pairs" in capsys.readouterr().err
+
+
+def test_sharded_build_writes_the_same_bytes_with_less_memory(tmp_path, monkeypatch):
+    """Real data: 2,420 Hansards pairs (French = source) aligned by IBM Model 1 + gdfa. The sharded,
+    streaming build (3 and 5 shards, 1 and 2 jobs) writes exactly the in-memory build's phrase and
+    reordering tables: ties broken the same (first-seen target phrases and alignments), count(e),
+    w(f|e) and p(o) corpus-wide. A small FLUSH makes the corpus-wide pass reduce many times."""
+    from smt.align import align_corpus
+    from tests.helpers import hansards
+    monkeypatch.setenv("MT_NO_PROGRESS", "1")
+    monkeypatch.setattr(phrases.CorpusTotals, "FLUSH", 5_000)
+    en, fr = hansards()
+    links = align_corpus(fr, en, model="ibm1", iterations=3, agreement=False)
+    src, tgt, ali = _write(tmp_path, [" ".join(s) for s in fr], [" ".join(s) for s in en],
+                           [" ".join(f"{i}-{j}" for i, j in a) for a in links])
+    base = build_phrase_table(src, tgt, ali, tmp_path / "pt.gz", max_len=5, table_limit=4,
+                              reordering_path=tmp_path / "rt.gz")
+    assert base["written_pairs"] > 10_000
+    for shards, jobs in ((3, 1), (5, 2)):
+        info = build_phrase_table(src, tgt, ali, tmp_path / f"pt{shards}.gz", max_len=5, table_limit=4,
+                                  reordering_path=tmp_path / f"rt{shards}.gz", shards=shards, jobs=jobs)
+        assert (tmp_path / f"pt{shards}.gz").read_bytes() == (tmp_path / "pt.gz").read_bytes()
+        assert (tmp_path / f"rt{shards}.gz").read_bytes() == (tmp_path / "rt.gz").read_bytes()
+        assert {k: info[k] for k in ("sentences", "instances", "source_phrases", "target_phrases", "written_pairs")} == \
+            {k: base[k] for k in ("sentences", "instances", "source_phrases", "target_phrases", "written_pairs")}
+        assert info["shards"] == shards
+    assert not list(tmp_path.glob(".pt*.shards-*"))             # the temporary shard files are gone
+    # the table limit's ties do occur here (so the first-seen order is exercised)
+    table, _ = _parse_lines(tmp_path / "pt.gz")
+    per_f = Counter(f for f, _ in table)
+    assert max(per_f.values()) == 4
+
+
+def test_sharded_build_refuses_bad_input_before_writing(tmp_path, monkeypatch):
+    monkeypatch.setenv("MT_NO_PROGRESS", "1")
+    src, tgt, ali = _write(tmp_path, HAND_F, HAND_E, HAND_A)
+    out = tmp_path / "pt.gz"
+    ali.write_text("0-0 1-1\n0-0 1-1\n", encoding="utf-8")
+    with pytest.raises(UserError, match=rf"line counts differ: {ali} ends after 2 lines"):
+        build_phrase_table(src, tgt, ali, out, shards=2)
+    ali.write_text("0-0 1-1\n0-0 3-1\n1-0 2-1 2-2\n", encoding="utf-8")
+    with pytest.raises(UserError, match=rf"^{ali}:2: alignment point 3-1: source position 3 out of range"):
+        build_phrase_table(src, tgt, ali, out, shards=2)
+    with pytest.raises(UserError, match="shards and jobs must be >= 1"):
+        build_phrase_table(src, tgt, ali, out, shards=0)
+    assert not out.exists() and not list(tmp_path.glob(".pt.gz*"))
