@@ -3,7 +3,8 @@
 # for NMT, decoder processes for SMT; NMT results depend on it in the last bits, not on JOBS), REORDERING (make smt:
 # distance | msd-bidirectional-fe; default: the profile's), POP_LIMIT (make smt: decode by cube pruning with
 # N pops per stack; default: the profile's, else the stack search), FERTILITY (make smt: N fertility-HMM iterations
-# after the HMM alignment; default: the profile's, else none).
+# after the HMM alignment; default: the profile's, else none), UNKNOWN (make smt: split | none, rewrite unknown German
+# source words into known ones before decoding; default: the profile's).
 # Every target runs `setup` first; every stage is incremental (finished artifacts are reused).
 CORPUS  ?= bible
 SRC     ?=
@@ -14,6 +15,7 @@ THREADS ?=
 REORDERING ?=
 POP_LIMIT ?=
 FERTILITY ?=
+UNKNOWN ?=
 PY      := .venv/bin/python
 CORPUS_ARGS := --corpus "$(CORPUS)" $(if $(SRC),--src $(SRC)) $(if $(TGT),--tgt $(TGT))
 ARGS    := $(CORPUS_ARGS) --profile $(PROFILE)
@@ -22,7 +24,7 @@ ARGS    := $(CORPUS_ARGS) --profile $(PROFILE)
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
-	@echo "  variables: CORPUS=$(CORPUS) SRC=$(SRC) TGT=$(TGT) PROFILE=$(PROFILE) JOBS=$(JOBS) THREADS=$(THREADS) REORDERING=$(REORDERING) POP_LIMIT=$(POP_LIMIT) FERTILITY=$(FERTILITY)"
+	@echo "  variables: CORPUS=$(CORPUS) SRC=$(SRC) TGT=$(TGT) PROFILE=$(PROFILE) JOBS=$(JOBS) THREADS=$(THREADS) REORDERING=$(REORDERING) POP_LIMIT=$(POP_LIMIT) FERTILITY=$(FERTILITY) UNKNOWN=$(UNKNOWN)"
 	@echo "  profiles:  quick (default: the trained bible study, ~1 h on 2 cores), full (Multi30k, paper-like sizes), tiny (tests; NMT untrained)"
 
 setup: ## create .venv (torch CPU first, pinned packages) and build KenLM lmplz/build_binary into tools/bin
@@ -32,7 +34,7 @@ data: setup ## prepare the corpus (NFC, Moses tokenise + truecase, clean) and pr
 	$(PY) -m data prepare $(CORPUS_ARGS)
 
 smt: setup ## phrase-based SMT: align, phrase table, KenLM, MERT, translate test -> runs/<corpus>/<src>-<tgt>/pbsmt
-	$(PY) -m smt train $(ARGS) $(if $(THREADS),--processes $(THREADS)) $(if $(REORDERING),--reordering $(REORDERING)) $(if $(POP_LIMIT),--pop-limit $(POP_LIMIT)) $(if $(FERTILITY),--fertility-iterations $(FERTILITY))
+	$(PY) -m smt train $(ARGS) $(if $(THREADS),--processes $(THREADS)) $(if $(REORDERING),--reordering $(REORDERING)) $(if $(POP_LIMIT),--pop-limit $(POP_LIMIT)) $(if $(FERTILITY),--fertility-iterations $(FERTILITY)) $(if $(UNKNOWN),--unknown-words $(UNKNOWN))
 
 nmt: setup ## RNN NMT: rnnenc and rnnsearch -> runs/<corpus>/<src>-<tgt>/{rnnenc,rnnsearch}
 	$(PY) -m nmt train $(ARGS) --arch rnnenc $(if $(THREADS),--threads $(THREADS))

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["align", "phrases", "decode", "search", "tune", "reordering", "fertility", "scaling", "nmt_model", "nmt", "throughput", "recipe", "compare", "nmt_quality"]
+ORDER = ["align", "phrases", "decode", "search", "tune", "reordering", "fertility", "unknown", "scaling", "nmt_model", "nmt", "throughput", "recipe", "compare", "nmt_quality"]
 
 
 def main() -> int:
