@@ -85,10 +85,14 @@ def seed_spread(runs: Path, corpus: str, systems: dict[str, tuple[str, list[str]
     rows = []
     for label, (system, extra) in systems.items():
         runs_ = [first[label], *(train(runs, corpus, src, tgt, system, extra, processes, seed) for seed in seeds[1:])]
-        b, lc = [r["bleu"] for r in runs_], [r["bleu_lc"] for r in runs_]
-        rows.append(f"| {corpus} {src}→{tgt} | {label} | " + " | ".join(f"{x:.2f}" for x in b)
-                    + f" | {statistics.mean(b):.2f} ± {statistics.stdev(b):.2f} | {statistics.mean(lc):.2f} |")
+        rows.append(spread_row(f"{corpus} {src}→{tgt}", label, [r["bleu"] for r in runs_], [r["bleu_lc"] for r in runs_]))
     return rows
+
+
+def spread_row(corpus: str, label: str, bleu: Sequence[float], bleu_lc: Sequence[float]) -> str:
+    """One row of :func:`spread_table`: cased BLEU per seed, mean ± sd, lowercased mean."""
+    return (f"| {corpus} | {label} | " + " | ".join(f"{x:.2f}" for x in bleu)
+            + f" | {statistics.mean(bleu):.2f} ± {statistics.stdev(bleu):.2f} | {statistics.mean(bleu_lc):.2f} |")
 
 
 def spread_table(seeds: list[int], rows: list[str], what: str) -> list[str]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_reordering import parse_args, publish, seed_list, spread_table, train  # noqa: E402
+from bench_reordering import parse_args, publish, seed_list, spread_row, spread_table, train  # noqa: E402
 from compare.beam import pbsmt_decoder  # noqa: E402
 from data.io import read_lines, read_tokenized  # noqa: E402
 from data.prepare import prepare  # noqa: E402
@@ -79,16 +78,13 @@ def main() -> int:
                        f"{t.delta:+.2f} | {t.p_value:.4f} | {res['copied']['bleu_dev_tuned']['bleu']:.2f} / "
                        f"{res['rewritten']['bleu_dev_tuned']['bleu']:.2f} |")
         per_seed.append({w: score(hyps[w], refs) for w in SYSTEMS})
-    spread = []
-    for w in SYSTEMS if len(per_seed) > 1 else ():
-        b, lc = [s[w]["bleu"] for s in per_seed], [s[w]["bleu_lc"] for s in per_seed]
-        spread.append(f"| {CORPUS} | {SYSTEMS[w][0]} | " + " | ".join(f"{x:.2f}" for x in b)
-                      + f" | {statistics.mean(b):.2f} ± {statistics.stdev(b):.2f} | {statistics.mean(lc):.2f} |")
+    spread = [spread_row(CORPUS, SYSTEMS[w][0], [s[w]["bleu"] for s in per_seed], [s[w]["bleu_lc"] for s in per_seed])
+              for w in (SYSTEMS if len(per_seed) > 1 else ())]
     cpu = platform.processor() or platform.machine()
     header = ["## Unknown source words: copied vs rewritten (smt/unknown.py)\n",
               f"Multi30k de→en test2016, quick profile with msd-bidirectional-fe reordering, {args.processes} decoder "
               f"process(es), {os.cpu_count()} cores ({cpu}). Test source: {info['tokens']:,} tokens, rewritten "
-              f"{info['hyphen']:,} hyphenated / {info['inflection']:,} inflected / {info['compound']:,} compounds in "
+              f"{info['hyphen']:,} hyphenated / {info['inflection']:,} inflected / {info['compound']:,} compounds / {info['case']:,} recased in "
               f"{info['sentences_changed']:,} sentences; {info['unknown_left']:,} unknown tokens left.\n",
               "### At fixed weights (each system's tuned weights, test with and without the rewriting)\n",
               "| corpus | MERT seed | weights of | case | copied | rewritten | Δ | p |", "|---|---:|---|---|---:|---:|---:|---:|"]

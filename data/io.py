@@ -26,6 +26,10 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from tqdm import tqdm
 
+# no tqdm monitor thread: our workers are forked (the decoder, the phrase shards), and a fork while that
+# thread holds tqdm's lock would deadlock the child's first bar
+tqdm.monitor_interval = 0
+
 #: Longest line (in characters) accepted anywhere; longer ones are "absurd" input.
 MAX_LINE_CHARS = 100_000
 

@@ -49,7 +49,7 @@ PROFILES: dict[str, dict] = {
             # instead of the stack search (smt/search.py, benchmarks/bench_search.py); absent here so
             # that the study's PBSMT numbers stay those of the stack search
             # optional "phrase_shards": K builds the phrase table in K streaming shards (smt/phrases.py:
-            # the same table byte for byte, ~1/K of the memory, ~2.5x the time at K = 8); absent: in memory
+            # the same table byte for byte, ~1/4 of the memory and ~2x the time at K = 8 on the bible); absent: in memory
             # unknown source words split / backed off into known ones before decoding (smt/unknown.py,
             # German only; Multi30k de-en: +0.5 BLEU at fixed weights, p 0.001, under each of 6 tuned
             # weight vectors; end to end within MERT's noise, benchmarks/bench_unknown.py)

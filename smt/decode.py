@@ -561,11 +561,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.weights:
         weights = read_weights(args.weights)
     sentences = read_tokenized(args.input, allow_empty_file=True)
-    check_tokens(args.input, sentences)
     if args.source_words:
         sentences, _, info = UnknownWords.load(args.source_words).rewrite_corpus(sentences)
-        print(f"{args.source_words}: {info['hyphen'] + info['inflection'] + info['compound']:,} unknown source tokens "
+        print(f"{args.source_words}: {info['rewritten']:,} unknown source tokens "
               f"rewritten, {info['unknown_left']:,} left", file=sys.stderr)
+    check_tokens(args.input, sentences)
     decoder = Decoder(args.phrase_table, args.lm, weights=weights, stack_size=args.stack_size,
                       distortion_limit=args.distortion_limit, beam_threshold=args.beam_threshold,
                       table_limit=args.table_limit, sentences=sentences, reordering_table=args.reordering_table,

@@ -54,12 +54,14 @@ import sys
 import tempfile
 import time
 from array import array
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from data.io import UserError, atomic_write, iter_lines, open_binary, progress, read_lines
+from data.io import UserError, atomic_write, iter_lines, progress, read_lines
 from data.moses import (PHI_EF, PhraseOption, _parse_points, read_phrase_table,  # noqa: F401 (re-exported)
                         read_reordering_table, source_ngrams)
 from smt.reordering import smoothed_probabilities, word_orientations
@@ -281,8 +283,9 @@ class CorpusTotals:
       :class:`PhraseCounts` over the whole corpus would (so ties break the same way);
     * the word-link counts behind w(f|e), w(e|f);
     * count(e) and the first extraction block of every target phrase e, keyed by Python's hash of
-      its word-id tuple (64 bits, deterministic for tuples of ints; a collision would merge two
-      target phrases' counts — odds of about n² / 2⁶⁵ for n distinct target phrases);
+      its word-id tuple (64 bits, deterministic for tuples of ints) and checked by the hash of the
+      reversed tuple: two target phrases that share the first are refused with an error (odds of
+      about n² / 2⁶⁵ for n distinct target phrases), never merged;
     * the orientation totals (the prior p(o) of the reordering model).
 
     Pending rows are reduced (sorted, summed) every ``FLUSH`` rows, so memory stays bounded.
@@ -298,10 +301,12 @@ class CorpusTotals:
         self.alignment_bits = array("b")
         self.link_f, self.link_e = array("q"), array("q")        # pending word links
         self._e_hash, self._e_n = array("q"), array("q")         # pending blocks: hash(e), occurrences
+        self._e_check = array("q")                               # pending: hash(reversed e)
         self.blocks = 0                                          # blocks reduced so far
         self.e_hash = np.empty(0, dtype=np.int64)                # sorted distinct hash(e)
         self.e_count = np.empty(0, dtype=np.int64)               # count(e)
         self.e_first = np.empty(0, dtype=np.int64)               # first block of e in the corpus
+        self.e_check = np.empty(0, dtype=np.int64)               # hash(reversed e)
         self.link_keys = np.empty(0, dtype=np.int64)             # sorted distinct (f << 32 | e)
         self.link_n = np.empty(0, dtype=np.int64)
         self.orientation_counts = [0] * 9                        # by 3 * prev + next
@@ -329,7 +334,9 @@ class CorpusTotals:
                     if orient:
                         prev, nxt = word_orientations(points, n_f, n_e, fs, fe + 1, es, ee + 1)
                         oc[3 * prev + nxt] += 1
-            self._e_hash.append(hash(tuple(e[es:ee + 1])))
+            e_key = tuple(e[es:ee + 1])
+            self._e_hash.append(hash(e_key))
+            self._e_check.append(hash(e_key[::-1]))
             self._e_n.append(n)
             self.instances += n
         self.sentences += 1
@@ -340,17 +347,22 @@ class CorpusTotals:
         h = np.concatenate([self.e_hash, np.frombuffer(self._e_hash, dtype=np.int64)])
         n = np.concatenate([self.e_count, np.frombuffer(self._e_n, dtype=np.int64)])
         first = np.concatenate([self.e_first, self.blocks + np.arange(len(self._e_hash), dtype=np.int64)])
+        check = np.concatenate([self.e_check, np.frombuffer(self._e_check, dtype=np.int64)])
         self.blocks += len(self._e_hash)
         o = np.argsort(h, kind="stable")
-        h, n, first = h[o], n[o], first[o]
+        h, n, first, check = h[o], n[o], first[o], check[o]
+        if ((h[1:] == h[:-1]) & (check[1:] != check[:-1])).any():
+            raise UserError("two target phrases share a 64-bit hash: build this phrase table "
+                            "in memory (shards = 1)")
         starts = _runs(h)
         self.e_hash, self.e_count, self.e_first = h[starts], np.add.reduceat(n, starts), np.minimum.reduceat(first, starts)
+        self.e_check = check[starts]
         keys = np.concatenate([self.link_keys, np.frombuffer(self.link_f, dtype=np.int64) << 32
                                | np.frombuffer(self.link_e, dtype=np.int64)])
         weights = np.concatenate([self.link_n, np.ones(len(self.link_f), dtype=np.int64)])
         self.link_keys, inverse = np.unique(keys, return_inverse=True)
         self.link_n = np.bincount(inverse, weights=weights, minlength=len(self.link_keys)).astype(np.int64)
-        self._e_hash, self._e_n = array("q"), array("q")
+        self._e_hash, self._e_n, self._e_check = array("q"), array("q"), array("q")
         self.link_f, self.link_e = array("q"), array("q")
 
     def finish(self) -> "CorpusTotals":
@@ -644,8 +656,9 @@ def build_phrase_table(src_path, tgt_path, align_path, out_path, max_len: int = 
     pass per shard keeping only the source phrases that hash to it, scored and written sorted to a
     temporary file, ``jobs`` shards at a time in worker processes — and merges the K sorted files
     (the scheme of Moses' ``extract`` / ``score`` over sorted files). Everything about a source
-    phrase is local to its shard, so the tables are the same, byte for byte; peak memory is about
-    one shard's plus the corpus-wide counts.
+    phrase is local to its shard, so the tables are the same, byte for byte (target phrases are
+    told apart corpus-wide by a 64-bit hash checked by a second one; a double collision is
+    astronomically unlikely); peak memory is about ``jobs`` shards' plus the corpus-wide counts.
 
     Returns statistics: sentences, extracted instances, distinct pairs and source phrases,
     lines written, seconds for extraction and scoring.
@@ -730,19 +743,28 @@ _SHARDING: dict = {}
 
 def _build_sharded(paths, out_path: Path, max_len, table_limit, reordering_path, shards: int, jobs: int) -> dict:
     t0 = time.perf_counter()
-    n_lines = _count_lines(paths[0])
+    n_lines = sum(1 for _ in iter_lines(paths[0]))            # for the progress bars' ETA
     totals = CorpusTotals(max_len, orientations=reordering_path is not None)
     for f, e, a in progress(aligned_pairs(*paths), total=n_lines, desc="phrase totals", unit="sent"):
         totals.add(f, e, a)
     totals.finish()
+    if totals.instances == 0:
+        raise UserError("no phrase pair could be extracted: the alignment has no points")
     t1 = time.perf_counter()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_path.parent, prefix=f".{out_path.name}.shards-"))
     try:
         _SHARDING.update(paths=paths, totals=totals, max_len=max_len, table_limit=table_limit, shards=shards,
                          lines=n_lines, tmp=tmp, reordering=reordering_path is not None)
         if jobs > 1:
-            with mp.get_context("fork").Pool(min(jobs, shards)) as pool:
-                stats = pool.map(_shard, range(shards), chunksize=1)
+            # fork: the workers share the corpus-wide totals; a worker that dies (e.g. out of memory)
+            # breaks the pool with an error instead of hanging it
+            with ProcessPoolExecutor(min(jobs, shards), mp_context=mp.get_context("fork")) as pool:
+                try:
+                    stats = list(pool.map(_shard, range(shards)))
+                except BrokenProcessPool:
+                    raise UserError(f"{out_path}: a phrase-shard worker died (out of memory?); use more --shards "
+                                    f"or fewer --jobs") from None
         else:
             stats = [_shard(k) for k in range(shards)]
         t2 = time.perf_counter()
@@ -797,11 +819,6 @@ def _shard(k: int) -> dict:
             write_table(table, files[1], reordering=True)
     return {"source_phrases": len(counts.f_phrases), "written_pairs": len(table),
             "extract_seconds": t1 - t0, "score_seconds": t2 - t1}
-
-
-def _count_lines(path) -> int:
-    with open_binary(Path(path)) as fh:
-        return sum(1 for _ in fh)
 
 
 def _merge(parts: list[Path], out_path: Path, total: int, desc: str, batch: int = 20_000) -> None:

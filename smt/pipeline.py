@@ -10,8 +10,8 @@ prepare     tokenise, truecase, clean (:mod:`data.prepare`, cached)     ``build/
 align       word alignment both ways + symmetrisation (:mod:`smt.align`)  ``alignments/train.gdfa``
 phrases     extract + score the phrase table (:mod:`smt.phrases`)       ``phrase-table.gz``
 lm          KenLM n-gram LM on the target training side (:mod:`smt.lm`)  ``lm.binary``
-words       training source vocabulary for rewriting unknown source      ``source-words.tsv``
-            words before decoding (:mod:`smt.unknown`; German only)
+source-     training source vocabulary for rewriting unknown source      ``source-words.tsv``
+words       words before decoding (:mod:`smt.unknown`; German only)
 tune        MERT (:mod:`smt.tune`, Och 2003) on the first                ``weights.json``,
             ``tune_dev_size`` dev sentences; its first decoder run        ``dev.{default,tuned}.{tok,hyp}``
             (DEFAULT weights) and its run at the returned weights
@@ -55,7 +55,7 @@ from smt.lm import build_lm
 from smt.phrases import build_phrase_table, read_phrase_table
 from smt.reordering import MODELS as REORDERING_MODELS
 from smt.tune import decoder_nbest_fn, mert
-from smt.unknown import VOCAB_FILE, UnknownWords, map_links, supported as unknown_words_supported
+from smt.unknown import VERSION as UNKNOWN_RULES, VOCAB_FILE, UnknownWords, map_links, supported as unknown_words_supported
 from smt.weights import as_weights, default_weights, feature_names, read_weights, write_weights
 
 #: Bump when a step's behaviour changes so that old artifacts are redone.
@@ -296,6 +296,9 @@ class SMTTraining:
             cfg["pop_limit"] = pop_limit
         # unknown source words rewritten into known ones (smt/unknown.py) only for the languages it
         # has rules for; elsewhere the key is dropped, so those runs record the settings they always had
+        if unknown_words == "split" and not unknown_words_supported(p.src):
+            raise UserError(f"--unknown-words split: smt/unknown.py has no rules for the source language {p.src!r} "
+                            f"(German only); leave it out or use none")
         if unknown_words is not None:
             cfg["unknown_words"] = unknown_words
         if cfg.get("unknown_words", "none") not in ("split", "none"):
@@ -337,7 +340,7 @@ class SMTTraining:
                            "table_limit": cfg["table_limit"],
                            # the stack search's runs record the settings they always had
                            **({"pop_limit": cfg["pop_limit"]} if cfg.get("pop_limit") else {}),
-                           **({"unknown_words": "split"} if self.split_unknown else {})}
+                           **({"unknown_words": "split", "unknown_words_rules": UNKNOWN_RULES} if self.split_unknown else {})}
         self.model_inputs = {"phrase_table": self.table_path, "lm": self.lm_path,
                              **({"reordering_table": self.reordering_path} if self.lexicalised else {})}
         self.stamps: dict[str, dict] = {}
@@ -408,7 +411,8 @@ class SMTTraining:
             words.save(path)
             return {"words": len(words.counts), "language": self.p.src}
 
-        self._step("source-words", [path], {"src": self.train_src}, {"unknown_words": "split", "lang": self.p.src}, build)
+        self._step("source-words", [path], {"src": self.train_src},
+                   {"unknown_words": "split", "unknown_words_rules": UNKNOWN_RULES, "lang": self.p.src}, build)
         self.unknown = UnknownWords.load(path)
 
     def source(self, sentences: list[list[str]], what: str) -> tuple[list[list[str]], list[list[int]] | None, dict | None]:
@@ -417,9 +421,9 @@ class SMTTraining:
         if self.unknown is None:
             return sentences, None, None
         new, origins, info = self.unknown.rewrite_corpus(sentences)
-        self.log(f"{what}: {info['hyphen'] + info['inflection'] + info['compound']:,} of {info['tokens']:,} source tokens "
-                 f"rewritten ({info['hyphen']:,} hyphenated, {info['inflection']:,} inflected, {info['compound']:,} "
-                 f"compounds) in {info['sentences_changed']:,} sentences; {info['unknown_left']:,} unknown left")
+        self.log(f"{what}: {info['rewritten']:,} of {info['tokens']:,} source tokens rewritten ({info['hyphen']:,} "
+                 f"hyphenated, {info['inflection']:,} inflected, {info['compound']:,} compounds, {info['case']:,} "
+                 f"recased) in {info['sentences_changed']:,} sentences; {info['unknown_left']:,} unknown left")
         return new, origins, info
 
     # --- 4. MERT on a seeded random sample of tune_dev_size dev sentences --------------------

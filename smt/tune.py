@@ -46,6 +46,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from data.io import HelpFormatter, UserError, check_line_counts, progress, read_tokenized, write_json
+from smt.unknown import UnknownWords
 from evaluation.score import bleu_from_stats as sacrebleu_from_stats
 from smt.weights import (DEFAULT_WEIGHTS, FEATURES, as_weights, default_weights, read_weights,  # noqa: F401 (re-exported)
                          write_weights)
@@ -423,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decode by cube pruning with at most N pops per stack (smt/search.py; default: the stack search)")
     p.add_argument("--processes", type=int, default=2, help="decoder processes")
     p.add_argument("--log", help="also write the MERT log (JSON) here")
+    p.add_argument("--source-words", metavar="TSV",
+                   help="rewrite unknown dev source words into known ones first (smt/unknown.py), with this training "
+                        "vocabulary: a system's source-words.tsv (default: unknown words are copied)")
     return p
 
 
@@ -439,6 +443,8 @@ def main(argv=None) -> int:
     src = read_tokenized(args.src, allow_empty_lines=False)
     refs = read_tokenized(args.ref)
     check_line_counts(args.src, src, args.ref, refs)
+    if args.source_words:
+        src = UnknownWords.load(args.source_words).rewrite_corpus(src)[0]
     lexicalised = args.reordering_table is not None
     init = read_weights(args.init_weights) if args.init_weights else default_weights(lexicalised)
     init = as_weights(init, lexicalised)

@@ -18,7 +18,8 @@ every source word **not in the training vocabulary** (known words are never touc
    since a German noun inside a compound is written in lower case) pick the split with the largest
    geometric mean of part frequencies; each part takes its most frequent casing in the training
    data. The word itself counts as an option with its own
-   frequency, which is 0 for an unknown word, so any valid split wins (§4).
+   frequency (§4), which for an unknown word is that of its known casings, if any: a known word in
+   another casing (*case*) is kept whole when more frequent than every split.
 
 Unknown words that none of these rewrites stay as they are (the decoder copies them). Applied
 only to source languages listed in ``INFLECTIONS`` (German, where it was measured by
@@ -48,6 +49,11 @@ FILLERS: dict[str, tuple[str, ...]] = {"de": ("", "s", "es")}
 MIN_PART = 3        # letters per compound part
 MIN_COMPOUND = 6    # shorter unknown words are not split
 MIN_STEM = 4        # letters per stem in the inflection back-off
+#: version of the rules below: recorded in the stamps of the steps that rewrite, so that changed
+#: rules redo MERT and decoding (raise it with any change to the rules or their constants)
+VERSION = 1
+#: the rewriting rules, as counted by :meth:`UnknownWords.rewrite_corpus`
+RULES = ("hyphen", "inflection", "compound", "case")
 #: the run-folder file holding the training source vocabulary (word TAB count, most frequent first)
 VOCAB_FILE = "source-words.tsv"
 
@@ -111,13 +117,13 @@ class UnknownWords:
                         yield [head, *tail]
 
     def split_compound(self, w: str) -> list[str] | None:
-        """Koehn & Knight's best split of the unknown ``w`` into >= 2 known parts, or None."""
+        """Koehn & Knight's best option for the unknown ``w``: a split into >= 2 known parts, or the
+        word itself in a known casing (``spielplatz`` for a known ``Spielplatz``) when that is more
+        frequent than the geometric mean of every split's parts (their §4); None if there is neither."""
         if len(w) < MIN_COMPOUND or not w.isalpha():
             return None
         best, best_score = None, -1.0
         for parts in self._splits(w.lower()):
-            if len(parts) < 2:
-                continue
             score = math.exp(sum(math.log(self.folded[x]) for x in parts) / len(parts))
             if score > best_score:                 # ties: the first split found (shortest head)
                 best, best_score = parts, score
@@ -144,7 +150,7 @@ class UnknownWords:
                 else:
                     split = self.split_compound(w)
                     if split is not None:
-                        out = (split, "compound")
+                        out = (split, "compound" if len(split) > 1 else "case")
         self.cache[w] = out
         return out
 
@@ -169,8 +175,8 @@ class UnknownWords:
             t, o = self.rewrite(s)
             new.append(t)
             origins.append(o)
-        info = {"tokens": sum(stats.values()), "unknown_left": stats["unknown"],
-                **{rule: stats[rule] for rule in ("hyphen", "inflection", "compound")},
+        info = {"tokens": sum(stats.values()), "rewritten": sum(stats[rule] for rule in RULES), "unknown_left": stats["unknown"],
+                **{rule: stats[rule] for rule in RULES},
                 "sentences_changed": sum(len(a) != len(b) or list(a) != b for a, b in zip(sentences, new))}
         return new, origins, info
 

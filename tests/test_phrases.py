@@ -321,10 +321,14 @@ def test_sharded_build_writes_the_same_bytes_with_less_memory(tmp_path, monkeypa
             {k: base[k] for k in ("sentences", "instances", "source_phrases", "target_phrases", "written_pairs")}
         assert info["shards"] == shards
     assert not list(tmp_path.glob(".pt*.shards-*"))             # the temporary shard files are gone
-    # the table limit's ties do occur here (so the first-seen order is exercised)
-    table, _ = _parse_lines(tmp_path / "pt.gz")
-    per_f = Counter(f for f, _ in table)
-    assert max(per_f.values()) == 4
+    # ties at the table limit do occur here (the 4th and 5th option of a source phrase have the same
+    # count(f, e)), so the first-seen order of target phrases decides what is kept
+    build_phrase_table(src, tgt, ali, tmp_path / "all.gz", max_len=5, table_limit=0)
+    table, _ = _parse_lines(tmp_path / "all.gz")
+    by_f = defaultdict(list)
+    for (f, _), (_, _, counts) in table.items():
+        by_f[f].append(counts[2])
+    assert sum(1 for c in by_f.values() if len(c) > 4 and sorted(c, reverse=True)[3] == sorted(c, reverse=True)[4]) > 10
 
 
 def test_sharded_build_refuses_bad_input_before_writing(tmp_path, monkeypatch):
@@ -339,4 +343,7 @@ def test_sharded_build_refuses_bad_input_before_writing(tmp_path, monkeypatch):
         build_phrase_table(src, tgt, ali, out, shards=2)
     with pytest.raises(UserError, match="shards and jobs must be >= 1"):
         build_phrase_table(src, tgt, ali, out, shards=0)
+    ali.write_text("\n\n\n", encoding="utf-8")                   # no alignment point at all
+    with pytest.raises(UserError, match="no phrase pair could be extracted"):
+        build_phrase_table(src, tgt, ali, out, shards=2)
     assert not out.exists() and not list(tmp_path.glob(".pt.gz*"))

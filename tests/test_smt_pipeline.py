@@ -273,3 +273,17 @@ def test_fertility_alignment_and_mert_seed(tiny_run):
     assert "fertility_iterations" not in json.loads((run_dir / "alignments" / "align.stamp.json").read_text())["key"]["settings"]
     assert read_lines(d / "alignments" / "train.gdfa", allow_empty_lines=True) != \
         read_lines(run_dir / "alignments" / "train.gdfa", allow_empty_lines=True)
+
+
+def test_sharded_phrase_step_gives_the_same_system(tiny_run, monkeypatch):
+    """The optional profile key `smt.phrase_shards` builds the phrase table in streaming shards
+    (smt/phrases.py): the same bytes as the in-memory build, so the same test output."""
+    from data import profiles
+    root, corpus, argv, run_dir = tiny_run
+    monkeypatch.setitem(profiles.PROFILES["tiny"]["smt"], "phrase_shards", 3)
+    with _study_env(root):
+        assert pipeline.main([*argv, "--system", "pbsmt-shards"]) == 0
+    d = root / "runs" / "tiny" / "de-en" / "pbsmt-shards"
+    assert (d / "phrase-table.gz").read_bytes() == (run_dir / "phrase-table.gz").read_bytes()
+    assert json.loads((d / "phrases.stamp.json").read_text())["info"]["shards"] == 3
+    assert read_lines(d / "test.hyp", allow_empty_lines=True) == read_lines(run_dir / "test.hyp", allow_empty_lines=True)

@@ -7,7 +7,10 @@ import pytest
 
 from data.io import UserError, read_lines
 from data import pharaoh
+from compare.beam import pbsmt_source
+from data.profiles import get
 from smt import pipeline
+from smt.decode import main as decode_main
 from smt.unknown import UnknownWords, map_links, supported
 from tests.test_smt_pipeline import _study_env, tiny_run  # noqa: F401 (the shared fixture)
 
@@ -40,6 +43,9 @@ def test_compound_split_maximises_the_geometric_mean(words):
     heavy = UnknownWords(Counter({**VOCAB, "Spielplatz": 500}), "de")
     # now wasser|spielplatz: sqrt(8 * 500) = 63.2 > 7.56
     assert heavy.word("Wasserspielplatz") == (["Wasser", "Spielplatz"], "compound")
+    # the whole word in a known casing is an option too (K&K §4): kept whole when more frequent
+    assert words.word("spielplatz") == (["Spiel", "Platz"], "compound")           # 2 < sqrt(6 * 9) = 7.3
+    assert heavy.word("spielplatz") == (["Spielplatz"], "case")                   # 500 > 7.3
 
 
 def test_inflection_back_off_and_its_order_before_splitting(words):
@@ -64,8 +70,8 @@ def test_rewrite_origins_and_links_back(words):
     assert map_links([(0, 0), (1, 1), (2, 2), (3, 3), (4, 4)], origin) == [(0, 0), (1, 1), (1, 2), (2, 3), (3, 4)]
     sents, origins, info = words.rewrite_corpus([["eine", "Ledertasche", "."], ["Zebra", "gelegten"], ["."]])
     assert sents == [["eine", "Leder", "Tasche", "."], ["Zebra", "gelegt"], ["."]]
-    assert info == {"tokens": 6, "unknown_left": 1, "hyphen": 0, "inflection": 1, "compound": 1,
-                    "sentences_changed": 2}
+    assert info == {"tokens": 6, "rewritten": 2, "unknown_left": 1, "hyphen": 0, "inflection": 1, "compound": 1,
+                    "case": 0, "sentences_changed": 2}
 
 
 def test_vocabulary_file_round_trip_and_errors(words, tmp_path):
@@ -102,7 +108,46 @@ def test_pipeline_rewrites_dev_and_test_and_maps_the_alignment_back(tiny_run):
     src = [line.split() for line in read_lines(build / "test.de")]
     expected = words.rewrite_corpus(src)[2]
     assert info == expected and expected["inflection"] + expected["compound"] + expected["hyphen"] > 0
+    # test.align: the decoder's links over the rewritten source, mapped back to the original words
     hyp = read_lines(d / "test.tok.hyp", allow_empty_lines=True)
-    for s, h, a in zip(src, hyp, read_lines(d / "test.align", allow_empty_lines=True)):
-        links = pharaoh.parse(a) if a else []
-        assert all(i < len(s) and j < len(h.split()) for i, j in links)
+    align = read_lines(d / "test.align", allow_empty_lines=True)
+    new, origins, _ = words.rewrite_corpus(src)
+    rewritten = [k for k in range(len(src)) if new[k] != src[k]]
+    assert rewritten
+    for k in rewritten:
+        assert origins[k] == sorted(origins[k]) and set(origins[k]) == set(range(len(src[k])))
+        links = pharaoh.parse(align[k]) if align[k] else []
+        assert all(i < len(src[k]) and j < len(hyp[k].split()) for i, j in links)
+    # the system's tools rewrite the same way: smt decode --source-words gives the pipeline's output,
+    # and the analyses' decoder input (compare.beam.pbsmt_source) is the rewritten test set
+    cfg = get("tiny", "smt")
+    out = root / "uw-cli.txt"
+    assert decode_main(["--phrase-table", str(d / "phrase-table.gz"), "--lm", str(d / "lm.binary"),
+                        "--input", str(build / "test.de"), "--output", str(out), "--weights", str(d / "weights.json"),
+                        "--stack-size", str(cfg["stack_size"]), "--distortion-limit", str(cfg["distortion_limit"]),
+                        "--table-limit", str(cfg["table_limit"]), "--processes", "1",
+                        "--source-words", str(d / "source-words.tsv")]) == 0
+    assert read_lines(out, allow_empty_lines=True) == hyp
+    assert pbsmt_source(d, src) == new and pbsmt_source(run_dir, src) == src
+
+
+def test_languages_without_rules_are_untouched(tmp_path, monkeypatch):
+    """A French source under the quick profile (unknown_words: split): nothing rewritten, the key out
+    of the settings and of every decode stamp, so such runs keep their stamps; asking for it is an error."""
+    from data.prepare import prepare
+    from tests.helpers import make_tiny_corpus
+    monkeypatch.setenv("MT_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.setenv("MT_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MT_NO_PROGRESS", "1")
+    p = prepare(str(make_tiny_corpus(tmp_path / "tiny", src="fr")), "fr", "en", quiet=True)
+    assert get("quick", "smt")["unknown_words"] == "split"
+    kw = dict(profile="quick", train_size=None, system="pbsmt", processes=1, restarts=1, tune=True, force=False,
+              weights_from=None, reordering=None)
+    t = pipeline.SMTTraining(p, **kw)
+    assert not t.split_unknown and "unknown_words" not in t.settings and "unknown_words" not in t.decode_cfg
+    t.source_words()
+    assert t.unknown is None and not (t.out / "source-words.tsv").exists()
+    sents = [["un", "chien"]]
+    assert t.source(sents, "test") == (sents, None, None)
+    with pytest.raises(UserError, match="no rules for the source language 'fr'"):
+        pipeline.SMTTraining(p, **kw, unknown_words="split")
