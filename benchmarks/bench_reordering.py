@@ -120,19 +120,21 @@ def publish(stem: str, corpora: list[str], rows: list[str], header: list[str], f
     print("\n".join(md))
 
 
-def parse_args(doc: str, default_runs: Path) -> tuple[argparse.Namespace, Path, list[int], list[str]]:
-    """The command line of an A/B PBSMT bench: (args, runs folder, MERT seeds, corpora)."""
+def parse_args(doc: str, default_runs: Path, corpora: bool = True) -> tuple[argparse.Namespace, Path, list[int], list[str]]:
+    """The command line of an A/B PBSMT bench: (args, runs folder, MERT seeds, corpora); without
+    ``corpora`` no --corpus (a Multi30k-only bench, which ``--quick`` skips)."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="the bible only")
-    ap.add_argument("--corpus", nargs="*", default=None, choices=sorted(CORPORA), help="corpora (default: both)")
+    ap.add_argument("--quick", action="store_true", help="the bible only" if corpora else "skip (Multi30k only)")
+    if corpora:
+        ap.add_argument("--corpus", nargs="*", default=None, choices=sorted(CORPORA), help="corpora (default: both)")
     ap.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="decoder processes")
     ap.add_argument("--runs-dir", type=Path, default=default_runs,
                     help=f"where the systems are trained (default: {default_runs.relative_to(ROOT)})")
     ap.add_argument("--mert-seeds", type=int, nargs="+", default=[SEED],
                     help=f"MERT seeds; the first run (seed {SEED}) trains everything, the others only re-tune")
     args = ap.parse_args()
-    corpora = args.corpus or (["bible"] if args.quick else ["bible", "multi30k"])
-    return args, args.runs_dir.resolve(), seed_list(args.mert_seeds), corpora
+    chosen = (args.corpus or (["bible"] if args.quick else ["bible", "multi30k"])) if corpora else []
+    return args, args.runs_dir.resolve(), seed_list(args.mert_seeds), chosen
 
 
 def main() -> int:

@@ -14,7 +14,8 @@ Two comparisons, each with the paired-bootstrap p-value (1,000 resamples):
 * *end to end*: the two systems as trained (the rewriting plus its re-tuning), with
   ``--mert-seeds`` replications (the helpers of ``bench_reordering.py``) and mean ± sd.
 
-Usage: ``python benchmarks/bench_unknown.py [--processes P] [--mert-seeds S …] [--runs-dir D]``.
+Usage: ``python benchmarks/bench_unknown.py [--processes P] [--mert-seeds S …] [--runs-dir D]``
+(``--quick``, as ``make bench --quick`` passes it: skipped, there is no bible version).
 """
 from __future__ import annotations
 
@@ -51,7 +52,10 @@ def decode(folder: Path, src: list[list[str]], p, processes: int) -> list[str]:
 
 
 def main() -> int:
-    args, runs, seeds, _ = parse_args(__doc__, RUNS)
+    args, runs, seeds, _ = parse_args(__doc__, RUNS, corpora=False)
+    if args.quick:                     # make bench --quick: the bible only, and this bench has no bible
+        print("bench_unknown: Multi30k only, skipped under --quick")
+        return 0
     t0 = time.time()
     p = prepare(CORPUS, SRC, TGT, quiet=True)
     refs = read_lines(p.ref("test"))
