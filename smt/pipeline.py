@@ -229,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fertility-iterations", type=int, default=None, metavar="N",
                    help="refine the word alignment's HMM with N iterations of the fertility HMM (smt/fertility.py; "
                         "default: the profile's smt.fertility_iterations, else none)")
+    p.add_argument("--mert-iterations", type=int, default=None, metavar="N",
+                   help="MERT rounds (decoder runs); default: the profile's smt.mert_iterations")
     p.add_argument("--unknown-words", choices=("split", "none"), default=None,
                    help="split: rewrite unknown source words into known ones before decoding (compounds, hyphens, "
                         "inflections; smt/unknown.py, German sources only); none: copy them (default: the "
@@ -245,6 +247,8 @@ def main(argv=None) -> int:
         raise UserError("--restarts must be >= 0")
     if args.pop_limit is not None and args.pop_limit < 1:
         raise UserError(f"--pop-limit must be >= 1 (got {args.pop_limit})")
+    if args.mert_iterations is not None and args.mert_iterations < 1:
+        raise UserError(f"--mert-iterations must be >= 1 (got {args.mert_iterations})")
     if args.fertility_iterations is not None and args.fertility_iterations < 0:
         raise UserError(f"--fertility-iterations must be >= 0 (got {args.fertility_iterations})")
     if not args.system or "/" in args.system or args.system.startswith("."):
@@ -255,7 +259,7 @@ def main(argv=None) -> int:
             processes=args.processes, restarts=args.restarts, tune=not args.no_tune, force=args.force,
             weights_from=args.weights_from, reordering=args.reordering, pop_limit=args.pop_limit,
             fertility_iterations=args.fertility_iterations, mert_seed=args.mert_seed,
-            unknown_words=args.unknown_words)
+            unknown_words=args.unknown_words, mert_iterations=args.mert_iterations)
     return 0
 
 
@@ -263,12 +267,12 @@ def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, s
         processes: int = 2, restarts: int = MERT_RESTARTS, tune: bool = True, force: bool = False,
         weights_from: str | None = None, reordering: str | None = None, pop_limit: int | None = None,
         fertility_iterations: int | None = None, mert_seed: int | None = None,
-        unknown_words: str | None = None) -> dict:
+        unknown_words: str | None = None, mert_iterations: int | None = None) -> dict:
     """Run (or bring up to date) every step for the prepared corpus ``p``; returns scores.json."""
     t = SMTTraining(p, profile=profile, train_size=train_size, system=system, processes=processes,
                     restarts=restarts, tune=tune, force=force, weights_from=weights_from, reordering=reordering,
                     pop_limit=pop_limit, fertility_iterations=fertility_iterations, mert_seed=mert_seed,
-                    unknown_words=unknown_words)
+                    unknown_words=unknown_words, mert_iterations=mert_iterations)
     t.align()
     t.phrases()
     t.lm()
@@ -286,8 +290,11 @@ class SMTTraining:
     def __init__(self, p: Prepared, *, profile: str, train_size: int | None, system: str, processes: int,
                  restarts: int, tune: bool, force: bool, weights_from: str | None, reordering: str | None,
                  pop_limit: int | None = None, fertility_iterations: int | None = None,
-                 mert_seed: int | None = None, unknown_words: str | None = None):
+                 mert_seed: int | None = None, unknown_words: str | None = None,
+                 mert_iterations: int | None = None):
         cfg = get_profile(profile, "smt")
+        if mert_iterations is not None:
+            cfg["mert_iterations"] = mert_iterations
         if fertility_iterations is not None:
             cfg["fertility_iterations"] = fertility_iterations
         if reordering is not None:

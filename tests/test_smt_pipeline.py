@@ -287,3 +287,18 @@ def test_sharded_phrase_step_gives_the_same_system(tiny_run, monkeypatch):
     assert (d / "phrase-table.gz").read_bytes() == (run_dir / "phrase-table.gz").read_bytes()
     assert json.loads((d / "phrases.stamp.json").read_text())["info"]["shards"] == 3
     assert read_lines(d / "test.hyp", allow_empty_lines=True) == read_lines(run_dir / "test.hyp", allow_empty_lines=True)
+
+
+def test_mert_iterations_option(tiny_run):
+    """`--mert-iterations N` overrides the profile's MERT rounds (recorded in the settings and the
+    tune stamp); a count below 1 is refused before anything is written."""
+    root, corpus, argv, run_dir = tiny_run
+    with _study_env(root):
+        assert pipeline.main([*argv, "--system", "pbsmt-mi1", "--mert-iterations", "1"]) == 0
+        with pytest.raises(UserError, match="--mert-iterations must be >= 1"):
+            pipeline.main([*argv, "--system", "mi0", "--mert-iterations", "0"])
+    assert not (root / "runs" / "tiny" / "de-en" / "mi0").exists()
+    d = root / "runs" / "tiny" / "de-en" / "pbsmt-mi1"
+    assert json.loads((d / "scores.json").read_text())["settings"]["mert_iterations"] == 1
+    assert json.loads((d / "tune.stamp.json").read_text())["key"]["settings"]["mert_iterations"] == 1
+    assert json.loads((run_dir / "scores.json").read_text())["settings"]["mert_iterations"] == 2
