@@ -45,7 +45,7 @@ PROFILES: dict[str, dict] = {
             "tune_dev_size": 400,          # dev sentences used by MERT (all of dev in full)
             # 4 rounds do not converge: `smt train --mert-iterations 6` (make smt MERT_ITERATIONS=6) gives
             # bible test 36.22 ± 0.34 over MERT seeds 1234 / 11 / 22 against 35.88 ± 0.39 (README "MERT
-            # iterations"), but the study with 6 took ~63 min against 57 (its hour): quick keeps 4
+            # iterations"), but the study with 6 took 63 min against 57 (its hour): quick keeps 4
             "mert_iterations": 4,
             "nbest": 50,                   # n-best per MERT decoder run (Moses: 100; 50 halves tuning time)
             # optional "pop_limit": N decodes (MERT and test) by cube pruning with N pops per stack
