@@ -157,22 +157,21 @@ class UnknownWords:
     # --- sentences ----------------------------------------------------------------------------
     def rewrite(self, tokens: Sequence[str]) -> tuple[list[str], list[int]]:
         """(new tokens, origin): ``origin[k]`` is the position in ``tokens`` new token k came from."""
-        new: list[str] = []
-        origin: list[int] = []
-        for i, w in enumerate(tokens):
-            rep = self.word(w)[0]
-            new.extend(rep)
-            origin.extend([i] * len(rep))
-        return new, origin
+        new, origins, _ = self.rewrite_corpus([tokens])
+        return new[0], origins[0]
 
     def rewrite_corpus(self, sentences: Sequence[Sequence[str]]) -> tuple[list[list[str]], list[list[int]], dict]:
         """:meth:`rewrite` for every sentence, with counts: rewritten tokens by rule, unknown left."""
         stats = Counter()
         new, origins = [], []
         for s in sentences:
-            for w in s:
-                stats[self.word(w)[1] or ("unknown" if w not in self.counts else "known")] += 1
-            t, o = self.rewrite(s)
+            t: list[str] = []
+            o: list[int] = []
+            for i, w in enumerate(s):
+                rep, rule = self.word(w)
+                stats[rule or ("unknown" if w not in self.counts else "known")] += 1
+                t.extend(rep)
+                o.extend([i] * len(rep))
             new.append(t)
             origins.append(o)
         info = {"tokens": sum(stats.values()), "rewritten": sum(stats[rule] for rule in RULES), "unknown_left": stats["unknown"],
