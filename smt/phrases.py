@@ -74,6 +74,10 @@ SCORE_NAMES = ("phi_fe", "lex_fe", "phi_ef", "lex_ef")
 NULL = 0
 #: gzip level of written tables (1: fast; the table is written once and read a few times)
 GZIP_LEVEL = 1
+#: Smoothing of the phrase translation probabilities φ (``smoothing=`` of :func:`score_phrases`).
+SMOOTHING = ("none", "good-turing")
+#: Good-Turing: counts of counts n_1 … n_COC_MAX are kept, joint counts below COC_MAX discounted (Moses' score).
+COC_MAX = 10
 
 Span = tuple[int, int]
 
@@ -484,11 +488,50 @@ def _format_rows(scores: np.ndarray) -> list[str]:
     return [" ".join(t) for t in zip(*cols)]
 
 
-def score_phrases(counts: PhraseCounts, table_limit: int | None = TABLE_LIMIT, chunk: int = 100_000) -> PhraseTable:
+def count_of_counts(pair_counts: np.ndarray) -> np.ndarray:
+    """n_r, the number of distinct phrase pairs seen exactly r times, for r = 0 … COC_MAX (n_0 = 0)."""
+    coc = np.bincount(np.minimum(pair_counts, COC_MAX + 1), minlength=COC_MAX + 2)[:COC_MAX + 1].astype(np.int64)
+    coc[0] = 0
+    return coc
+
+
+def good_turing_discounts(coc: Sequence[int]) -> np.ndarray:
+    """Good-Turing discount factors d_r for joint counts r = 0 … COC_MAX - 1 (Foster, Kuhn & Johnson
+    2006, §3.1; the formula of Moses' ``consolidate --GoodTuring``):
+
+    ``d_r = (r + 1) / r · (n_{r+1} + 0.1) / (n_r + 0.1)``, the Good-Turing count r* = (r + 1) n_{r+1} / n_r
+    as a fraction of r (0.1 keeps empty bins finite), capped at 1 and made non-decreasing in r
+    (``d_0 = 0.01`` is only the floor of that). A pair seen r < COC_MAX times counts r · d_r, one seen
+    more often r; ``coc`` = :func:`count_of_counts` of all distinct pairs, before the table limit.
+    """
+    coc = np.asarray(coc, dtype=np.float64)
+    d = np.empty(COC_MAX)
+    d[0] = 0.01
+    for r in range(1, COC_MAX):
+        d[r] = min(1.0, max(d[r - 1], (r + 1) / r * (coc[r + 1] + 0.1) / (coc[r] + 0.1)))
+    return d
+
+
+def discounted(pair_counts: np.ndarray, discounts: np.ndarray | None) -> np.ndarray:
+    """count(f, e) · d_count(f, e) (counts >= COC_MAX unchanged); ``discounts=None``: the counts."""
+    c = pair_counts.astype(np.float64)
+    if discounts is None:
+        return c
+    low = pair_counts < len(discounts)
+    c[low] *= discounts[pair_counts[low]]
+    return c
+
+
+def score_phrases(counts: PhraseCounts, table_limit: int | None = TABLE_LIMIT, chunk: int = 100_000,
+                  smoothing: str = "none", discounts: np.ndarray | None = None) -> PhraseTable:
     """Relative frequencies, table-limit pruning, then lexical weights — all vectorised.
 
     * count(f, e) = number of extracted occurrences; φ(f|e) = count(f, e) / count(e),
       φ(e|f) = count(f, e) / count(f), with count(e), count(f) the marginals (before pruning);
+      ``smoothing="good-turing"``: both φ use the Good-Turing discounted count(f, e)
+      (:func:`good_turing_discounts`) over the same marginals, leaving mass for unseen
+      translations — the factors from this table's counts of counts, or ``discounts`` when given
+      (a shard of a sharded build: the corpus-wide ones);
     * keep the ``table_limit`` pairs with the largest φ(e|f) per source phrase (ties: the target
       phrase seen first in the corpus); 0/None keeps all;
     * lex(f|e), lex(e|f): the maximum over the within-phrase alignments the pair was seen with
@@ -550,8 +593,13 @@ def score_phrases(counts: PhraseCounts, table_limit: int | None = TABLE_LIMIT, c
         lex[s:s + chunk] = _lexical_weights(FW[tp // n_e_phr], EW[tp % n_e_phr], AB[t_align[ti]],
                                             w_fe, w_ef, w_f_null, w_e_null, len(counts.e_vocab) + 1)
     lex_max = np.maximum.reduceat(lex, np.append(0, np.cumsum(n_t)[:-1]), axis=0)
+    if smoothing not in SMOOTHING:
+        raise UserError(f"unknown phrase-table smoothing {smoothing!r} (choose from {', '.join(SMOOTHING)})")
+    if smoothing == "good-turing" and discounts is None:
+        discounts = good_turing_discounts(count_of_counts(p_count))
     f, e, c = p_f[kept], p_e[kept], p_count[kept]
-    scores = np.column_stack([c / count_e[e], lex_max[:, 0], c / count_f[f], lex_max[:, 1]])
+    c_adj = discounted(c, discounts if smoothing == "good-turing" else None)
+    scores = np.column_stack([c_adj / count_e[e], lex_max[:, 0], c_adj / count_f[f], lex_max[:, 1]])
     reordering = _reordering_scores(counts, p_pair, kept, n_e_phr) if counts.orientations else None
     return PhraseTable(counts, f, e, scores, p_best_align[kept], count_e[e], count_f[f], c, reordering)
 
@@ -647,7 +695,7 @@ def read_aligned_corpus(src_path, tgt_path, align_path) -> tuple[list[list[str]]
 
 def build_phrase_table(src_path, tgt_path, align_path, out_path, max_len: int = MAX_PHRASE_LENGTH,
                        table_limit: int | None = TABLE_LIMIT, reordering_path=None, shards: int = 1,
-                       jobs: int = 1) -> dict:
+                       jobs: int = 1, smoothing: str = "none") -> dict:
     """Extract, score and prune phrase pairs; atomically write the Moses table ``out_path`` (and,
     given ``reordering_path``, the msd-bidirectional-fe reordering table of the same pairs).
 
@@ -659,6 +707,8 @@ def build_phrase_table(src_path, tgt_path, align_path, out_path, max_len: int = 
     phrase is local to its shard, so the tables are the same, byte for byte (target phrases are
     told apart corpus-wide by a 64-bit hash checked by a second one; a double collision is
     astronomically unlikely); peak memory is about ``jobs`` shards' plus the corpus-wide counts.
+    ``smoothing="good-turing"`` discounts φ (:func:`score_phrases`); sharded, its counts of counts
+    take one more extraction pass over the shards before they are scored.
 
     Returns statistics: sentences, extracted instances, distinct pairs and source phrases,
     lines written, seconds for extraction and scoring.
@@ -669,13 +719,15 @@ def build_phrase_table(src_path, tgt_path, align_path, out_path, max_len: int = 
         raise UserError(f"table limit must be >= 0, 0 meaning no limit (got {table_limit})")
     if shards < 1 or jobs < 1:
         raise UserError(f"shards and jobs must be >= 1 (got {shards} shards, {jobs} jobs)")
+    if smoothing not in SMOOTHING:
+        raise UserError(f"unknown phrase-table smoothing {smoothing!r} (choose from {', '.join(SMOOTHING)})")
     if shards > 1:
         with _no_gc():
             return _build_sharded((src_path, tgt_path, align_path), Path(out_path), max_len, table_limit,
-                                  reordering_path, shards, jobs)
+                                  reordering_path, shards, jobs, smoothing)
     f_sents, e_sents, aligns = read_aligned_corpus(src_path, tgt_path, align_path)
     with _no_gc():
-        return _build(f_sents, e_sents, aligns, out_path, max_len, table_limit, reordering_path)
+        return _build(f_sents, e_sents, aligns, out_path, max_len, table_limit, reordering_path, smoothing)
 
 
 @contextlib.contextmanager
@@ -691,13 +743,13 @@ def _no_gc():
             gc.enable()
 
 
-def _build(f_sents, e_sents, aligns, out_path, max_len, table_limit, reordering_path=None) -> dict:
+def _build(f_sents, e_sents, aligns, out_path, max_len, table_limit, reordering_path=None, smoothing="none") -> dict:
     t0 = time.perf_counter()
     counts = PhraseCounts(max_len, orientations=reordering_path is not None)
     for f, e, a in progress(zip(f_sents, e_sents, aligns), total=len(f_sents), desc="extract phrases", unit="sent"):
         counts.add(f, e, a)
     t1 = time.perf_counter()
-    table = score_phrases(counts, table_limit)
+    table = score_phrases(counts, table_limit, smoothing=smoothing)
     t2 = time.perf_counter()
     write_table(table, out_path)
     if reordering_path is not None:
@@ -712,6 +764,7 @@ def _build(f_sents, e_sents, aligns, out_path, max_len, table_limit, reordering_
         "max_phrase_length": max_len,
         "table_limit": table_limit,
         "reordering": "msd-bidirectional-fe" if reordering_path is not None else None,
+        "smoothing": smoothing,
         "extract_seconds": round(t1 - t0, 3),
         "score_seconds": round(t2 - t1, 3),
         "write_seconds": round(t3 - t2, 3),
@@ -741,7 +794,8 @@ def aligned_pairs(src_path, tgt_path, align_path) -> Iterator[tuple[list[str], l
 _SHARDING: dict = {}
 
 
-def _build_sharded(paths, out_path: Path, max_len, table_limit, reordering_path, shards: int, jobs: int) -> dict:
+def _build_sharded(paths, out_path: Path, max_len, table_limit, reordering_path, shards: int, jobs: int,
+                   smoothing: str = "none") -> dict:
     t0 = time.perf_counter()
     n_lines = sum(1 for _ in iter_lines(paths[0]))            # for the progress bars' ETA
     totals = CorpusTotals(max_len, orientations=reordering_path is not None)
@@ -755,18 +809,12 @@ def _build_sharded(paths, out_path: Path, max_len, table_limit, reordering_path,
     tmp = Path(tempfile.mkdtemp(dir=out_path.parent, prefix=f".{out_path.name}.shards-"))
     try:
         _SHARDING.update(paths=paths, totals=totals, max_len=max_len, table_limit=table_limit, shards=shards,
-                         lines=n_lines, tmp=tmp, reordering=reordering_path is not None)
-        if jobs > 1:
-            # fork: the workers share the corpus-wide totals; a worker that dies (e.g. out of memory)
-            # breaks the pool with an error instead of hanging it
-            with ProcessPoolExecutor(min(jobs, shards), mp_context=mp.get_context("fork")) as pool:
-                try:
-                    stats = list(pool.map(_shard, range(shards)))
-                except BrokenProcessPool:
-                    raise UserError(f"{out_path}: a phrase-shard worker died (out of memory?); use more --shards "
-                                    f"or fewer --jobs") from None
-        else:
-            stats = [_shard(k) for k in range(shards)]
+                         lines=n_lines, tmp=tmp, reordering=reordering_path is not None, smoothing=smoothing,
+                         discounts=None)
+        if smoothing == "good-turing":       # the discounts need the corpus-wide counts of counts first
+            coc = np.sum(_map_shards(_shard_count_of_counts, shards, jobs, out_path), axis=0)
+            _SHARDING["discounts"] = good_turing_discounts(coc)
+        stats = _map_shards(_shard, shards, jobs, out_path)
         t2 = time.perf_counter()
         written = sum(x["written_pairs"] for x in stats)
         _merge([tmp / f"{k}.table" for k in range(shards)], out_path, written, "merge table")
@@ -786,6 +834,7 @@ def _build_sharded(paths, out_path: Path, max_len, table_limit, reordering_path,
         "max_phrase_length": max_len,
         "table_limit": table_limit,
         "reordering": "msd-bidirectional-fe" if reordering_path is not None else None,
+        "smoothing": smoothing,
         "shards": shards,
         "jobs": jobs,
         "totals_seconds": round(t1 - t0, 3),
@@ -794,6 +843,33 @@ def _build_sharded(paths, out_path: Path, max_len, table_limit, reordering_path,
         "shards_wall_seconds": round(t2 - t1, 3),
         "write_seconds": round(t3 - t2, 3),
     }
+
+
+def _map_shards(fn, shards: int, jobs: int, out_path: Path) -> list:
+    """``[fn(k) for k in range(shards)]``, ``jobs`` at a time in forked worker processes when jobs > 1."""
+    if jobs == 1:
+        return [fn(k) for k in range(shards)]
+    # fork: the workers share the corpus-wide totals; a worker that dies (e.g. out of memory)
+    # breaks the pool with an error instead of hanging it
+    with ProcessPoolExecutor(min(jobs, shards), mp_context=mp.get_context("fork")) as pool:
+        try:
+            return list(pool.map(fn, range(shards)))
+        except BrokenProcessPool:
+            raise UserError(f"{out_path}: a phrase-shard worker died (out of memory?); use more --shards "
+                            f"or fewer --jobs") from None
+
+
+def _shard_count_of_counts(k: int) -> np.ndarray:
+    """Shard ``k``'s counts of counts (:func:`count_of_counts`; its pairs are no other shard's)."""
+    c = _SHARDING
+    counts = PhraseCounts(c["max_len"], orientations=False, shard=(k, c["shards"]), totals=c["totals"])
+    with _no_gc():
+        for f, e, a in progress(aligned_pairs(*c["paths"]), total=c["lines"],
+                                desc=f"counts of counts {k + 1}/{c['shards']}", unit="sent"):
+            counts.add(f, e, a)
+    pair = (np.frombuffer(counts.inst_f, dtype=np.int64) * max(len(counts.e_phrases), 1)
+            + np.frombuffer(counts.inst_e, dtype=np.int64))
+    return count_of_counts(np.unique(pair, return_counts=True)[1])
 
 
 def _shard(k: int) -> dict:
@@ -812,7 +888,7 @@ def _shard(k: int) -> dict:
             for p in files:
                 p.write_bytes(b"")
             return {"source_phrases": 0, "written_pairs": 0, "extract_seconds": t1 - t0, "score_seconds": 0.0}
-        table = score_phrases(counts, c["table_limit"])
+        table = score_phrases(counts, c["table_limit"], smoothing=c["smoothing"], discounts=c["discounts"])
         t2 = time.perf_counter()
         write_table(table, files[0])
         if c["reordering"]:
@@ -881,9 +957,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "phrase pairs at a time (same tables, byte for byte; for corpora too big for memory) "
                          "(default 1)")
     ap.add_argument("--jobs", type=int, default=1, help="shards built at once in worker processes (default 1)")
+    ap.add_argument("--smoothing", choices=SMOOTHING, default="none",
+                    help="good-turing: discount the joint counts of both φ (Foster et al. 2006; Moses' --GoodTuring) "
+                         "(default none)")
     args = ap.parse_args(argv)
     info = build_phrase_table(args.src, args.tgt, args.align, args.out, args.max_phrase_length, args.table_limit,
-                              reordering_path=args.reordering_table, shards=args.shards, jobs=args.jobs)
+                              reordering_path=args.reordering_table, shards=args.shards, jobs=args.jobs,
+                              smoothing=args.smoothing)
     print(f"{args.out}: {info['written_pairs']:,} phrase pairs for {info['source_phrases']:,} source phrases "
           f"({info['instances']:,} extracted from {info['sentences']:,} sentence pairs; "
           f"extract {info['extract_seconds']:.1f}s, score {info['score_seconds']:.1f}s, write {info['write_seconds']:.1f}s)",

@@ -52,7 +52,7 @@ from evaluation.score import score, write_scores
 from smt.align import align_corpus
 from smt.decode import Decoder
 from smt.lm import build_lm
-from smt.phrases import build_phrase_table, read_phrase_table
+from smt.phrases import SMOOTHING, build_phrase_table, read_phrase_table
 from smt.reordering import MODELS as REORDERING_MODELS
 from smt.tune import decoder_nbest_fn, mert
 from smt.unknown import VERSION as UNKNOWN_RULES, VOCAB_FILE, UnknownWords, map_links, supported as unknown_words_supported
@@ -235,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="split: rewrite unknown source words into known ones before decoding (compounds, hyphens, "
                         "inflections; smt/unknown.py, German sources only); none: copy them (default: the "
                         "profile's smt.unknown_words, else none)")
+    p.add_argument("--phrase-smoothing", choices=SMOOTHING, default=None,
+                   help="good-turing: discount the phrase pairs' joint counts (Foster et al. 2006; Moses' "
+                        "--GoodTuring, smt/phrases.py); default: the profile's smt.phrase_smoothing, else none")
     p.add_argument("--force", action="store_true", help="redo every step even when up to date")
     return p
 
@@ -259,7 +262,8 @@ def main(argv=None) -> int:
             processes=args.processes, restarts=args.restarts, tune=not args.no_tune, force=args.force,
             weights_from=args.weights_from, reordering=args.reordering, pop_limit=args.pop_limit,
             fertility_iterations=args.fertility_iterations, mert_seed=args.mert_seed,
-            unknown_words=args.unknown_words, mert_iterations=args.mert_iterations)
+            unknown_words=args.unknown_words, mert_iterations=args.mert_iterations,
+            phrase_smoothing=args.phrase_smoothing)
     return 0
 
 
@@ -267,12 +271,14 @@ def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, s
         processes: int = 2, restarts: int = MERT_RESTARTS, tune: bool = True, force: bool = False,
         weights_from: str | None = None, reordering: str | None = None, pop_limit: int | None = None,
         fertility_iterations: int | None = None, mert_seed: int | None = None,
-        unknown_words: str | None = None, mert_iterations: int | None = None) -> dict:
+        unknown_words: str | None = None, mert_iterations: int | None = None,
+        phrase_smoothing: str | None = None) -> dict:
     """Run (or bring up to date) every step for the prepared corpus ``p``; returns scores.json."""
     t = SMTTraining(p, profile=profile, train_size=train_size, system=system, processes=processes,
                     restarts=restarts, tune=tune, force=force, weights_from=weights_from, reordering=reordering,
                     pop_limit=pop_limit, fertility_iterations=fertility_iterations, mert_seed=mert_seed,
-                    unknown_words=unknown_words, mert_iterations=mert_iterations)
+                    unknown_words=unknown_words, mert_iterations=mert_iterations,
+                    phrase_smoothing=phrase_smoothing)
     t.align()
     t.phrases()
     t.lm()
@@ -291,8 +297,14 @@ class SMTTraining:
                  restarts: int, tune: bool, force: bool, weights_from: str | None, reordering: str | None,
                  pop_limit: int | None = None, fertility_iterations: int | None = None,
                  mert_seed: int | None = None, unknown_words: str | None = None,
-                 mert_iterations: int | None = None):
+                 mert_iterations: int | None = None, phrase_smoothing: str | None = None):
         cfg = get_profile(profile, "smt")
+        if phrase_smoothing is not None:
+            cfg["phrase_smoothing"] = phrase_smoothing
+        if cfg.get("phrase_smoothing", "none") not in SMOOTHING:
+            raise UserError(f"smt.phrase_smoothing must be one of {', '.join(SMOOTHING)} (got {cfg['phrase_smoothing']!r})")
+        if cfg.get("phrase_smoothing") == "none":
+            cfg.pop("phrase_smoothing")   # unsmoothed runs record the settings they always had
         if mert_iterations is not None:
             cfg["mert_iterations"] = mert_iterations
         if fertility_iterations is not None:
@@ -392,12 +404,14 @@ class SMTTraining:
             return build_phrase_table(self.train_src, self.train_tgt, self.align_path, self.table_path,
                                       max_len=cfg["max_phrase_length"], table_limit=cfg["table_limit"],
                                       reordering_path=self.reordering_path, shards=cfg.get("phrase_shards", 1),
-                                      jobs=self.processes)
+                                      jobs=self.processes, smoothing=smoothing)
 
+        smoothing = cfg.get("phrase_smoothing", "none")
         self._step("phrases", [self.table_path, *([self.reordering_path] if self.lexicalised else [])],
                    {"src": self.train_src, "tgt": self.train_tgt, "align": self.align_path},
                    {"max_phrase_length": cfg["max_phrase_length"], "table_limit": cfg["table_limit"],
-                    **({"reordering": cfg["reordering"]} if self.lexicalised else {})}, build)
+                    **({"reordering": cfg["reordering"]} if self.lexicalised else {}),
+                    **({"smoothing": smoothing} if smoothing != "none" else {})}, build)
 
     # --- 3. language model ---------------------------------------------------------------
     def lm(self) -> None:

@@ -331,6 +331,56 @@ def test_sharded_build_writes_the_same_bytes_with_less_memory(tmp_path, monkeypa
     assert sum(1 for c in by_f.values() if len(c) > 4 and sorted(c, reverse=True)[3] == sorted(c, reverse=True)[4]) > 10
 
 
+def test_good_turing_discounts_by_hand():
+    """n_1 = 10, n_2 = 4, n_3 = 2, n_4 = 0: d_1 = 2/1 · 4.1/10.1; d_2 = 3/2 · 2.1/4.1 < d_1 and
+    d_3 = 4/3 · 0.1/2.1 are raised to d_1 (non-decreasing); d_4 = 5/4 · 0.1/0.1 > 1 is capped."""
+    d = phrases.good_turing_discounts([0, 10, 4, 2, 0, 0, 0, 0, 0, 0, 0])
+    d1 = 2 * 4.1 / 10.1
+    assert d.tolist() == pytest.approx([0.01, d1, d1, d1, 1, 1, 1, 1, 1, 1])
+    assert phrases.count_of_counts(np.array([1, 1, 2, 5, 11, 30])).tolist() == [0, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert phrases.discounted(np.array([1, 2, 10, 12]), d).tolist() == pytest.approx([d1, 2 * d1, 10, 12])
+
+
+def test_good_turing_table_by_hand(tmp_path, monkeypatch):
+    """One-word pairs (a, x) ×2, (a, z), (b, y), (c, w), (d, v): n_1 = 4, n_2 = 1, so d_1 =
+    2 · 1.1/4.1 and d_2 = max(d_1, 3/2 · 0.1/1.1) = d_1; both φ use count(f, e) · d over the unchanged
+    marginals count(a) = 3, count(x) = 2. The lexical weights and the counts field are not smoothed."""
+    monkeypatch.setenv("MT_NO_PROGRESS", "1")
+    src, tgt, ali = _write(tmp_path, ["a", "a", "a", "b", "c", "d"], ["x", "x", "z", "y", "w", "v"], ["0-0"] * 6)
+    build_phrase_table(src, tgt, ali, tmp_path / "ml.gz", table_limit=0)
+    info = build_phrase_table(src, tgt, ali, tmp_path / "gt.gz", table_limit=0, smoothing="good-turing")
+    assert info["smoothing"] == "good-turing"
+    ml, _ = _parse_lines(tmp_path / "ml.gz")
+    gt, _ = _parse_lines(tmp_path / "gt.gz")
+    d = 2 * 1.1 / 4.1
+    expected = {("a", "x"): (2 * d / 2, 2 * d / 3), ("a", "z"): (d / 1, d / 3), ("b", "y"): (d, d)}
+    for key, (phi_fe, phi_ef) in expected.items():
+        scores, align, counts = gt[key]
+        assert scores == pytest.approx((phi_fe, ml[key][0][1], phi_ef, ml[key][0][3]), rel=1e-6), key
+        assert (align, counts) == ml[key][1:]
+    with pytest.raises(UserError, match="smoothing"):
+        build_phrase_table(src, tgt, ali, tmp_path / "x.gz", smoothing="kneser")
+    assert not (tmp_path / "x.gz").exists()
+
+
+def test_sharded_good_turing_uses_corpus_wide_counts_of_counts(tmp_path, monkeypatch):
+    """Sharded, the discounts come from all shards' counts of counts: the same bytes as in memory."""
+    from smt.align import align_corpus
+    from tests.helpers import hansards
+    monkeypatch.setenv("MT_NO_PROGRESS", "1")
+    en, fr = hansards()
+    en, fr = en[:600], fr[:600]
+    links = align_corpus(fr, en, model="ibm1", iterations=2, agreement=False)
+    src, tgt, ali = _write(tmp_path, [" ".join(s) for s in fr], [" ".join(s) for s in en],
+                           [" ".join(f"{i}-{j}" for i, j in a) for a in links])
+    build_phrase_table(src, tgt, ali, tmp_path / "pt.gz", max_len=4, table_limit=5, smoothing="good-turing")
+    build_phrase_table(src, tgt, ali, tmp_path / "ml.gz", max_len=4, table_limit=5)
+    assert (tmp_path / "pt.gz").read_bytes() != (tmp_path / "ml.gz").read_bytes()
+    build_phrase_table(src, tgt, ali, tmp_path / "pt3.gz", max_len=4, table_limit=5, smoothing="good-turing",
+                       shards=3, jobs=2)
+    assert (tmp_path / "pt3.gz").read_bytes() == (tmp_path / "pt.gz").read_bytes()
+
+
 def test_sharded_build_refuses_bad_input_before_writing(tmp_path, monkeypatch):
     monkeypatch.setenv("MT_NO_PROGRESS", "1")
     src, tgt, ali = _write(tmp_path, HAND_F, HAND_E, HAND_A)
