@@ -75,7 +75,7 @@ NULL = 0
 #: gzip level of written tables (1: fast; the table is written once and read a few times)
 GZIP_LEVEL = 1
 #: Smoothing of the phrase translation probabilities φ (``smoothing=`` of :func:`score_phrases`).
-SMOOTHING = ("none", "good-turing")
+SMOOTHING = ("none", "good-turing", "kneser-ney")
 #: Good-Turing: counts of counts n_1 … n_COC_MAX are kept, joint counts below COC_MAX discounted (Moses' score).
 COC_MAX = 10
 
@@ -379,13 +379,14 @@ class CorpusTotals:
         self.orientation_prior = np.concatenate([c.sum(axis=1), c.sum(axis=0)])[None, :]
         return self
 
-    def target_phrases(self, keys: Sequence[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
-        """(count(e), first block of e) of target phrases given as word-id tuples."""
+    def target_phrases(self, keys: Sequence[tuple[int, ...]], index: bool = False) -> tuple[np.ndarray, ...]:
+        """(count(e), first block of e) of target phrases given as word-id tuples; ``index``: and
+        their corpus-wide index (0 … number of distinct target phrases - 1)."""
         h = np.fromiter((hash(k) for k in keys), dtype=np.int64, count=len(keys))
         idx = np.minimum(np.searchsorted(self.e_hash, h), max(len(self.e_hash) - 1, 0))
         if len(h) and not (self.e_hash[idx] == h).all():
             raise RuntimeError("a shard extracted a target phrase the corpus-wide pass did not see (corpus changed?)")
-        return self.e_count[idx], self.e_first[idx]
+        return (self.e_count[idx], self.e_first[idx]) + ((idx,) if index else ())
 
 
 # ------------------------------------------------------------------------------------------
@@ -512,6 +513,27 @@ def good_turing_discounts(coc: Sequence[int]) -> np.ndarray:
     return d
 
 
+def kneser_ney_discounts(coc: Sequence[int]) -> np.ndarray:
+    """Modified Kneser-Ney discounts D_1, D_2, D_3+ (Chen & Goodman 1998, eq. 26; for phrase tables
+    Foster, Kuhn & Johnson 2006, §3.2; Moses' ``consolidate --KneserNey``): with
+    ``Y = n_1 / (n_1 + 2 n_2)``, ``D_r = r - (r + 1) Y n_{r+1} / n_r``, capped at r - 0.1."""
+    n = np.asarray(coc, dtype=np.float64)
+    if min(n[1], n[2], n[3]) <= 0:
+        return np.array([0.5, 1.0, 1.5])      # too few pairs for the estimate: fixed, moderate discounts
+    Y = n[1] / (n[1] + 2 * n[2])
+    return np.array([min(r - (r + 1) * Y * n[r + 1] / n[r], r - 0.1) for r in (1, 2, 3)])
+
+
+def kneser_ney_counts(c: np.ndarray, n1_f: np.ndarray, n1_e: np.ndarray, n_pairs: int, D: np.ndarray) -> np.ndarray:
+    """The count both φ divide by their marginal under Kneser-Ney (Foster et al. 2006, §3.2):
+    ``c(f, e) - D + D · N1+(f •) · N1+(• e) / N1+(• •)``, D = D_min(c, 3) (at most c - 0.01): the
+    discounted mass of f goes to e in proportion to the number of source phrases e was seen with
+    (and the mirror image for φ(f|e), which gives the same expression)."""
+    d = D[np.minimum(c, 3) - 1]
+    d = np.where(d > c, c - 0.01, d)
+    return c - d + d * n1_f.astype(np.float64) * n1_e / n_pairs
+
+
 def discounted(pair_counts: np.ndarray, discounts: np.ndarray | None) -> np.ndarray:
     """count(f, e) · d_count(f, e) (counts >= COC_MAX unchanged); ``discounts=None``: the counts."""
     c = pair_counts.astype(np.float64)
@@ -523,15 +545,16 @@ def discounted(pair_counts: np.ndarray, discounts: np.ndarray | None) -> np.ndar
 
 
 def score_phrases(counts: PhraseCounts, table_limit: int | None = TABLE_LIMIT, chunk: int = 100_000,
-                  smoothing: str = "none", discounts: np.ndarray | None = None) -> PhraseTable:
+                  smoothing: str = "none", stats: dict | None = None) -> PhraseTable:
     """Relative frequencies, table-limit pruning, then lexical weights — all vectorised.
 
     * count(f, e) = number of extracted occurrences; φ(f|e) = count(f, e) / count(e),
       φ(e|f) = count(f, e) / count(f), with count(e), count(f) the marginals (before pruning);
       ``smoothing="good-turing"``: both φ use the Good-Turing discounted count(f, e)
       (:func:`good_turing_discounts`) over the same marginals, leaving mass for unseen
-      translations — the factors from this table's counts of counts, or ``discounts`` when given
-      (a shard of a sharded build: the corpus-wide ones);
+      translations; ``"kneser-ney"``: the Kneser-Ney count (:func:`kneser_ney_counts`) — both from
+      this table's counts of counts, or from ``stats`` (a shard of a sharded build: the corpus-wide
+      ones, :func:`_shard_smoothing_stats`);
     * keep the ``table_limit`` pairs with the largest φ(e|f) per source phrase (ties: the target
       phrase seen first in the corpus); 0/None keeps all;
     * lex(f|e), lex(e|f): the maximum over the within-phrase alignments the pair was seen with
@@ -595,10 +618,19 @@ def score_phrases(counts: PhraseCounts, table_limit: int | None = TABLE_LIMIT, c
     lex_max = np.maximum.reduceat(lex, np.append(0, np.cumsum(n_t)[:-1]), axis=0)
     if smoothing not in SMOOTHING:
         raise UserError(f"unknown phrase-table smoothing {smoothing!r} (choose from {', '.join(SMOOTHING)})")
-    if smoothing == "good-turing" and discounts is None:
-        discounts = good_turing_discounts(count_of_counts(p_count))
     f, e, c = p_f[kept], p_e[kept], p_count[kept]
-    c_adj = discounted(c, discounts if smoothing == "good-turing" else None)
+    coc = stats["coc"] if stats is not None else count_of_counts(p_count)
+    if smoothing == "good-turing":
+        c_adj = discounted(c, good_turing_discounts(coc))
+    elif smoothing == "kneser-ney":
+        n1_f = np.bincount(p_f, minlength=len(counts.f_phrases))                # N1+(f •): f is local to a shard
+        if stats is None:
+            n1_e, n_pairs = np.bincount(p_e, minlength=n_e_phr)[e], len(p_pair)
+        else:                                                                    # N1+(• e), N1+(• •): corpus-wide
+            n1_e, n_pairs = stats["n1_e"][totals.target_phrases(list(counts.e_phrases), index=True)[2]][e], stats["pairs"]
+        c_adj = kneser_ney_counts(c, n1_f[f], n1_e, n_pairs, kneser_ney_discounts(coc))
+    else:
+        c_adj = c.astype(np.float64)
     scores = np.column_stack([c_adj / count_e[e], lex_max[:, 0], c_adj / count_f[f], lex_max[:, 1]])
     reordering = _reordering_scores(counts, p_pair, kept, n_e_phr) if counts.orientations else None
     return PhraseTable(counts, f, e, scores, p_best_align[kept], count_e[e], count_f[f], c, reordering)
@@ -707,8 +739,8 @@ def build_phrase_table(src_path, tgt_path, align_path, out_path, max_len: int = 
     phrase is local to its shard, so the tables are the same, byte for byte (target phrases are
     told apart corpus-wide by a 64-bit hash checked by a second one; a double collision is
     astronomically unlikely); peak memory is about ``jobs`` shards' plus the corpus-wide counts.
-    ``smoothing="good-turing"`` discounts φ (:func:`score_phrases`); sharded, its counts of counts
-    take one more extraction pass over the shards before they are scored.
+    ``smoothing`` ("good-turing", "kneser-ney") discounts φ (:func:`score_phrases`); sharded, its
+    corpus-wide statistics take one more extraction pass over the shards before they are scored.
 
     Returns statistics: sentences, extracted instances, distinct pairs and source phrases,
     lines written, seconds for extraction and scoring.
@@ -810,10 +842,14 @@ def _build_sharded(paths, out_path: Path, max_len, table_limit, reordering_path,
     try:
         _SHARDING.update(paths=paths, totals=totals, max_len=max_len, table_limit=table_limit, shards=shards,
                          lines=n_lines, tmp=tmp, reordering=reordering_path is not None, smoothing=smoothing,
-                         discounts=None)
-        if smoothing == "good-turing":       # the discounts need the corpus-wide counts of counts first
-            coc = np.sum(_map_shards(_shard_count_of_counts, shards, jobs, out_path), axis=0)
-            _SHARDING["discounts"] = good_turing_discounts(coc)
+                         smoothing_stats=None)
+        if smoothing != "none":       # the discounts need corpus-wide counts of counts (and N1+(• e)) first
+            parts = _map_shards(_shard_smoothing_stats, shards, jobs, out_path)
+            n1_e = np.zeros(len(totals.e_hash), dtype=np.int64)
+            for part in parts:
+                np.add.at(n1_e, part["e_index"], part["n1_e"])
+            _SHARDING["smoothing_stats"] = {"coc": np.sum([x["coc"] for x in parts], axis=0), "n1_e": n1_e,
+                                            "pairs": sum(x["pairs"] for x in parts)}
         stats = _map_shards(_shard, shards, jobs, out_path)
         t2 = time.perf_counter()
         written = sum(x["written_pairs"] for x in stats)
@@ -859,17 +895,23 @@ def _map_shards(fn, shards: int, jobs: int, out_path: Path) -> list:
                             f"or fewer --jobs") from None
 
 
-def _shard_count_of_counts(k: int) -> np.ndarray:
-    """Shard ``k``'s counts of counts (:func:`count_of_counts`; its pairs are no other shard's)."""
+def _shard_smoothing_stats(k: int) -> dict:
+    """Shard ``k``'s part of the smoothing statistics (its pairs are no other shard's, so they add
+    up): counts of counts (:func:`count_of_counts`), distinct pairs, and N1+(• e) — the number of
+    its source phrases seen with each target phrase — by corpus-wide target phrase index."""
     c = _SHARDING
     counts = PhraseCounts(c["max_len"], orientations=False, shard=(k, c["shards"]), totals=c["totals"])
     with _no_gc():
         for f, e, a in progress(aligned_pairs(*c["paths"]), total=c["lines"],
-                                desc=f"counts of counts {k + 1}/{c['shards']}", unit="sent"):
+                                desc=f"smoothing counts {k + 1}/{c['shards']}", unit="sent"):
             counts.add(f, e, a)
-    pair = (np.frombuffer(counts.inst_f, dtype=np.int64) * max(len(counts.e_phrases), 1)
-            + np.frombuffer(counts.inst_e, dtype=np.int64))
-    return count_of_counts(np.unique(pair, return_counts=True)[1])
+    n_e = max(len(counts.e_phrases), 1)
+    pair, n = np.unique(np.frombuffer(counts.inst_f, dtype=np.int64) * n_e
+                        + np.frombuffer(counts.inst_e, dtype=np.int64), return_counts=True)
+    n1_e = np.bincount(pair % n_e, minlength=len(counts.e_phrases))
+    e_index = (c["totals"].target_phrases(list(counts.e_phrases), index=True)[2] if len(counts.e_phrases)
+               else np.zeros(0, dtype=np.int64))
+    return {"coc": count_of_counts(n), "pairs": len(pair), "n1_e": n1_e, "e_index": e_index}
 
 
 def _shard(k: int) -> dict:
@@ -888,7 +930,7 @@ def _shard(k: int) -> dict:
             for p in files:
                 p.write_bytes(b"")
             return {"source_phrases": 0, "written_pairs": 0, "extract_seconds": t1 - t0, "score_seconds": 0.0}
-        table = score_phrases(counts, c["table_limit"], smoothing=c["smoothing"], discounts=c["discounts"])
+        table = score_phrases(counts, c["table_limit"], smoothing=c["smoothing"], stats=c["smoothing_stats"])
         t2 = time.perf_counter()
         write_table(table, files[0])
         if c["reordering"]:
@@ -958,8 +1000,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "(default 1)")
     ap.add_argument("--jobs", type=int, default=1, help="shards built at once in worker processes (default 1)")
     ap.add_argument("--smoothing", choices=SMOOTHING, default="none",
-                    help="good-turing: discount the joint counts of both φ (Foster et al. 2006; Moses' --GoodTuring) "
-                         "(default none)")
+                    help="discount the joint counts of both φ: good-turing or kneser-ney (Foster et al. 2006; "
+                         "Moses' --GoodTuring / --KneserNey) (default none)")
     args = ap.parse_args(argv)
     info = build_phrase_table(args.src, args.tgt, args.align, args.out, args.max_phrase_length, args.table_limit,
                               reordering_path=args.reordering_table, shards=args.shards, jobs=args.jobs,

@@ -339,6 +339,10 @@ def test_good_turing_discounts_by_hand():
     assert d.tolist() == pytest.approx([0.01, d1, d1, d1, 1, 1, 1, 1, 1, 1])
     assert phrases.count_of_counts(np.array([1, 1, 2, 5, 11, 30])).tolist() == [0, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0]
     assert phrases.discounted(np.array([1, 2, 10, 12]), d).tolist() == pytest.approx([d1, 2 * d1, 10, 12])
+    # modified Kneser-Ney (Chen & Goodman): n_4 = 1, Y = 10 / 18, D_r = r - (r + 1) Y n_{r+1} / n_r
+    Y = 10 / 18
+    assert phrases.kneser_ney_discounts([0, 10, 4, 2, 1, 0, 0, 0, 0, 0, 0]).tolist() == pytest.approx(
+        [1 - 2 * Y * 4 / 10, 2 - 3 * Y * 2 / 4, 3 - 4 * Y * 1 / 2])
 
 
 def test_good_turing_table_by_hand(tmp_path, monkeypatch):
@@ -358,13 +362,21 @@ def test_good_turing_table_by_hand(tmp_path, monkeypatch):
         scores, align, counts = gt[key]
         assert scores == pytest.approx((phi_fe, ml[key][0][1], phi_ef, ml[key][0][3]), rel=1e-6), key
         assert (align, counts) == ml[key][1:]
+    # Kneser-Ney: n_3 = 0 leaves the discounts to their fallback D = 0.5 / 1 / 1.5; N1+(a •) = 2,
+    # N1+(• x) = 1, 5 distinct pairs: (a, x) 2 - 1 + 1·2·1/5 = 1.4, (a, z) 1 - .5 + .5·2·1/5 = 0.7,
+    # (b, y) 1 - .5 + .5·1·1/5 = 0.6, each over count(e) for φ(f|e) and over count(f) for φ(e|f)
+    build_phrase_table(src, tgt, ali, tmp_path / "kn.gz", table_limit=0, smoothing="kneser-ney")
+    kn, _ = _parse_lines(tmp_path / "kn.gz")
+    for key, (phi_fe, phi_ef) in {("a", "x"): (1.4 / 2, 1.4 / 3), ("a", "z"): (0.7, 0.7 / 3), ("b", "y"): (0.6, 0.6)}.items():
+        assert kn[key][0] == pytest.approx((phi_fe, ml[key][0][1], phi_ef, ml[key][0][3]), rel=1e-6), key
     with pytest.raises(UserError, match="smoothing"):
-        build_phrase_table(src, tgt, ali, tmp_path / "x.gz", smoothing="kneser")
+        build_phrase_table(src, tgt, ali, tmp_path / "x.gz", smoothing="witten-bell")
     assert not (tmp_path / "x.gz").exists()
 
 
-def test_sharded_good_turing_uses_corpus_wide_counts_of_counts(tmp_path, monkeypatch):
-    """Sharded, the discounts come from all shards' counts of counts: the same bytes as in memory."""
+def test_sharded_smoothing_uses_corpus_wide_statistics(tmp_path, monkeypatch):
+    """Sharded, the discounts come from all shards' counts of counts (and Kneser-Ney's N1+(• e) from
+    all shards' pairs): the same bytes as in memory."""
     from smt.align import align_corpus
     from tests.helpers import hansards
     monkeypatch.setenv("MT_NO_PROGRESS", "1")
@@ -373,12 +385,13 @@ def test_sharded_good_turing_uses_corpus_wide_counts_of_counts(tmp_path, monkeyp
     links = align_corpus(fr, en, model="ibm1", iterations=2, agreement=False)
     src, tgt, ali = _write(tmp_path, [" ".join(s) for s in fr], [" ".join(s) for s in en],
                            [" ".join(f"{i}-{j}" for i, j in a) for a in links])
-    build_phrase_table(src, tgt, ali, tmp_path / "pt.gz", max_len=4, table_limit=5, smoothing="good-turing")
     build_phrase_table(src, tgt, ali, tmp_path / "ml.gz", max_len=4, table_limit=5)
-    assert (tmp_path / "pt.gz").read_bytes() != (tmp_path / "ml.gz").read_bytes()
-    build_phrase_table(src, tgt, ali, tmp_path / "pt3.gz", max_len=4, table_limit=5, smoothing="good-turing",
-                       shards=3, jobs=2)
-    assert (tmp_path / "pt3.gz").read_bytes() == (tmp_path / "pt.gz").read_bytes()
+    for how in ("good-turing", "kneser-ney"):
+        build_phrase_table(src, tgt, ali, tmp_path / "pt.gz", max_len=4, table_limit=5, smoothing=how)
+        assert (tmp_path / "pt.gz").read_bytes() != (tmp_path / "ml.gz").read_bytes()
+        build_phrase_table(src, tgt, ali, tmp_path / "pt3.gz", max_len=4, table_limit=5, smoothing=how,
+                           shards=3, jobs=2)
+        assert (tmp_path / "pt3.gz").read_bytes() == (tmp_path / "pt.gz").read_bytes(), how
 
 
 def test_sharded_build_refuses_bad_input_before_writing(tmp_path, monkeypatch):
