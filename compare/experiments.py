@@ -309,6 +309,8 @@ def run_jobs(jobs: Sequence[Job], system_dir, corpus_hash: str, profile: str, *,
 SMT_FIXED_SECONDS = 50.0
 SMT_SECONDS_PER_KPAIR = 4.5
 SMT_SECONDS_PER_TUNE_SENTENCE = 0.12
+#: the lexicalised reordering model's extra cost (orientations at extraction, 14 weights; bible: 526 s vs 475)
+SMT_MSD_FACTOR = 1.1
 REFERENCE_PEAK_FP32 = 106e9   # n = 512, one thread
 #: Seconds of each system's decoding analyses (quick profile: a 150-sentence sweep, 1,000
 #: out-of-domain sentences) on that machine.
@@ -341,6 +343,8 @@ def estimate(jobs: Sequence[Job], profile: str, train_total: int, threads: int, 
             secs = SMT_FIXED_SECONDS + SMT_SECONDS_PER_KPAIR * n / 1000
             if "--weights-from" not in job.args:  # MERT
                 secs += SMT_SECONDS_PER_TUNE_SENTENCE * (smt_cfg.get("tune_dev_size") or 1000) * smt_cfg["mert_iterations"]
+            if smt_cfg.get("reordering", "distance") != "distance":
+                secs *= SMT_MSD_FACTOR
             est[job.system] = secs * REFERENCE_PEAK_FP32 / max(peak, 1e9)
             continue
         arch = job.args[job.args.index("--arch") + 1]
