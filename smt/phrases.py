@@ -20,6 +20,11 @@ points ``i-j`` with ``i`` the source and ``j`` the target position, 0-based), th
      Moses' ``train-model.perl``). When a phrase pair was seen with several word alignments, the
      paper uses the alignment with the highest lexical weight (max over alignments) — so do we.
      ``lex(e|f)`` is the mirror image.
+   * optionally both φ from *smoothed* counts (Foster, Kuhn & Johnson 2006, "Phrasetable
+     smoothing for statistical machine translation"): Good-Turing discounting (§3.1) or
+     Kneser-Ney (§3.2), as Moses' ``--GoodTuring`` / ``--KneserNey`` compute them
+     (:func:`good_turing_discounts`, :func:`kneser_ney_counts`); rare pairs lose probability
+     to unseen translations instead of scoring φ = 1 on one observation.
 
 3. writes a Moses text phrase table (gzip when the name ends in ``.gz``), sorted by source phrase::
 
