@@ -56,7 +56,8 @@ from smt.phrases import SMOOTHING, build_phrase_table, read_phrase_table
 from smt.reordering import MODELS as REORDERING_MODELS
 from smt.tune import decoder_nbest_fn, mert
 from smt.unknown import VERSION as UNKNOWN_RULES, VOCAB_FILE, UnknownWords, map_links, supported as unknown_words_supported
-from smt.weights import as_weights, default_weights, feature_names, read_weights, write_weights
+from smt.weights import (NONNEGATIVE, as_weights, default_weights, feature_names, nonnegative_mask, read_weights,
+                         write_weights)
 
 #: Bump when a step's behaviour changes so that old artifacts are redone.
 PIPELINE_VERSION = 1
@@ -463,7 +464,8 @@ class SMTTraining:
                     "dev_ref_raw": p.ref("dev"), **({"weights_from": self.source_weights} if self.source_weights else {})},
                    {**self.decode_cfg, "tune": self.settings["tune"], "tune_dev_size": cfg["tune_dev_size"],
                     "tune_dev_sample": "seeded random" if cfg["tune_dev_size"] else "all", "nbest": cfg["nbest"],
-                    "mert_iterations": cfg["mert_iterations"], "restarts": self.restarts, "seed": self.mert_seed},
+                    "mert_iterations": cfg["mert_iterations"], "restarts": self.restarts, "seed": self.mert_seed,
+                    "nonnegative": sorted(set(self.features) & NONNEGATIVE)},
                    self._mert if self.do_tune else self._copy_weights, stamp_dir=self.out)
         self.tuned = as_weights(read_weights(self.weights_path), self.lexicalised)
         self.log("tuned weights: " + ", ".join(f"{n}={w:+.4f}" for n, w in zip(self.features, self.tuned)))
@@ -511,7 +513,8 @@ class SMTTraining:
             return nb
 
         weights, info = mert(recording, self.dev_ref_tok, self.default_w, iterations=self.cfg["mert_iterations"],
-                             restarts=self.restarts, seed=self.mert_seed, log=self.log)
+                             restarts=self.restarts, seed=self.mert_seed, log=self.log,
+                             nonnegative=nonnegative_mask(self.features))
         tuned_run = next(r for r in reversed(runs) if np.allclose(r[0], weights, rtol=1e-9, atol=1e-12))
         info["dev_sentences"] = self.n_tune
         info["dev_default"] = self._dev_result("default", runs[0][1], runs[0][2])

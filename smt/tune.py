@@ -48,8 +48,8 @@ import numpy as np
 from data.io import HelpFormatter, UserError, check_line_counts, progress, read_tokenized, write_json
 from smt.unknown import UnknownWords
 from evaluation.score import bleu_from_stats as sacrebleu_from_stats
-from smt.weights import (DEFAULT_WEIGHTS, FEATURES, as_weights, default_weights, read_weights,  # noqa: F401 (re-exported)
-                         write_weights)
+from smt.weights import (DEFAULT_WEIGHTS, FEATURES, as_weights, default_weights, feature_names,  # noqa: F401 (re-exported)
+                         nonnegative_mask, read_weights, write_weights)
 
 MAX_ORDER = 4
 #: Columns of a sufficient-statistics row: m_1..m_4, t_1..t_4, c (hyp length), r (ref length).
@@ -170,7 +170,8 @@ def upper_envelopes(a: np.ndarray, b: np.ndarray, valid: np.ndarray | None = Non
 
 
 def line_search(features: np.ndarray, stats: np.ndarray, weights: np.ndarray, direction: np.ndarray,
-                valid: np.ndarray | None = None, *, eps: float = 1e-9) -> dict:
+                valid: np.ndarray | None = None, *, eps: float = 1e-9,
+                bounds: tuple[float, float] = (-np.inf, np.inf)) -> dict:
     """Exact corpus-BLEU line search along ``weights + γ · direction`` (Och 2003, §6).
 
     ``features``: (S, N, D) feature vectors of N candidates for each of S sentences (padded;
@@ -184,7 +185,9 @@ def line_search(features: np.ndarray, stats: np.ndarray, weights: np.ndarray, di
     Step choice: the midpoint of the best interval; for a half-infinite interval, 0 (stay) if
     it reaches 1 beyond 0, else 1 beyond its finite end. Ties between intervals go to the step
     closest to 0, so a flat direction never moves the point. Breakpoints closer than ``eps``
-    (relative) are merged so rounding cannot create a zero-width interval.
+    (relative) are merged so rounding cannot create a zero-width interval. ``bounds = (lo, hi)``
+    (containing 0) restricts γ: the intervals are cut to it and those outside it dropped
+    (:func:`feasible_steps` gives the bounds that keep weights non-negative).
     """
     features = np.asarray(features, dtype=np.float64)
     S, N, _ = features.shape
@@ -209,8 +212,9 @@ def line_search(features: np.ndarray, stats: np.ndarray, weights: np.ndarray, di
     interval_stats = np.vstack([total[None], total[None] + np.cumsum(delta, axis=0)])
     bleus = bleu_from_stats(interval_stats)
 
-    lo = np.concatenate(([-np.inf], points))
-    hi = np.concatenate((points, [np.inf]))
+    lo = np.maximum(np.concatenate(([-np.inf], points)), bounds[0])
+    hi = np.minimum(np.concatenate((points, [np.inf])), bounds[1])
+    bleus = np.where(lo < hi, bleus, -np.inf)          # intervals outside the bounds
     with np.errstate(invalid="ignore"):
         steps = np.where(np.isfinite(lo) & np.isfinite(hi), (lo + hi) / 2,
                          np.where(np.isfinite(hi), np.minimum(0.0, hi - 1.0),
@@ -240,21 +244,40 @@ def score_at(features: np.ndarray, stats: np.ndarray, valid: np.ndarray, weights
     return bleu_from_stats(stats[np.arange(len(best)), best].sum(axis=0))
 
 
+def feasible_steps(weights: np.ndarray, direction: np.ndarray, nonnegative: np.ndarray | None) -> tuple[float, float]:
+    """The γ interval keeping ``weights + γ · direction`` >= 0 on the ``nonnegative`` features
+    (``weights`` must already be feasible there); unbounded without constraints."""
+    lo, hi = -np.inf, np.inf
+    if nonnegative is not None:
+        w, d = np.maximum(weights[nonnegative], 0.0), direction[nonnegative]
+        if (d > 0).any():
+            lo = float((-w[d > 0] / d[d > 0]).max())
+        if (d < 0).any():
+            hi = float((-w[d < 0] / d[d < 0]).min())
+    return lo, hi
+
+
 def optimize(features: np.ndarray, stats: np.ndarray, valid: np.ndarray, start: np.ndarray,
-             directions: np.ndarray, *, min_gain: float = 1e-6, max_steps: int = 100):
+             directions: np.ndarray, *, min_gain: float = 1e-6, max_steps: int = 100,
+             nonnegative: np.ndarray | None = None):
     """Greedy coordinate ascent (Moses' "SimpleOptimizer"): line-search every direction from the
-    current point, take the best step, repeat until corpus BLEU gains less than ``min_gain``."""
+    current point, take the best step, repeat until corpus BLEU gains less than ``min_gain``;
+    the ``nonnegative`` features (a mask) stay >= 0 (``start`` is projected there first)."""
     w = np.asarray(start, dtype=np.float64).copy()
+    if nonnegative is not None:
+        w[nonnegative] = np.maximum(w[nonnegative], 0.0)
     bleu = score_at(features, stats, valid, w)
     for _ in range(max_steps):
         best = None
         for d in directions:
-            r = line_search(features, stats, w, d, valid)
+            r = line_search(features, stats, w, d, valid, bounds=feasible_steps(w, d, nonnegative))
             if best is None or r["bleu"] > best[0]:
                 best = (r["bleu"], r["gamma"], d)
         if best is None or best[0] < bleu + min_gain or best[1] == 0.0:
             break
         w = w + best[1] * best[2]
+        if nonnegative is not None:                 # rounding at a bound
+            w[nonnegative] = np.maximum(w[nonnegative], 0.0)
         bleu = score_at(features, stats, valid, w)
     return w, bleu
 
@@ -318,11 +341,14 @@ def _one_best_bleu(nbest: NBest, refs: Sequence[Sequence[str]]) -> float:
 
 def mert(decode_nbest: Callable[[np.ndarray], NBest], refs: Sequence[Sequence[str]],
          init_weights: Sequence[float], iterations: int = 5, restarts: int = 20, seed: int = 1234,
-         random_directions: int = 0, log: Callable[[str], None] | None = None):
+         random_directions: int = 0, log: Callable[[str], None] | None = None,
+         nonnegative: Sequence[bool] | None = None):
     """Tune log-linear weights by MERT (Och 2003); see the module docstring for the algorithm.
 
     ``decode_nbest(weights)`` decodes the dev set and returns, per sentence, its n-best list of
-    ``(tokens, features)`` (best first); ``refs`` are the tokenised references.
+    ``(tokens, features)`` (best first); ``refs`` are the tokenised references. ``nonnegative``:
+    a mask of features whose weights stay >= 0 (random restarts drawn from [0, 1] for them,
+    [-1, 1] for the others; line searches cut at 0) — :func:`smt.weights.nonnegative_mask`.
     Returns ``(weights, log)``: L1-normalised weights (np.ndarray) and a dict with the seed, the
     per-iteration records (dev BLEU of the 1-best at the decoded point, merged n-best size, BLEU
     on the merged lists after optimisation, weights) and why it stopped.
@@ -331,6 +357,13 @@ def mert(decode_nbest: Callable[[np.ndarray], NBest], refs: Sequence[Sequence[st
     rng = np.random.default_rng(seed)
     w = normalize(np.asarray(init_weights, dtype=np.float64))
     D = w.size
+    mask = None if nonnegative is None else np.asarray(nonnegative, dtype=bool)
+    if mask is not None:
+        if mask.shape != (D,):
+            raise UserError(f"nonnegative mask of {mask.shape} for {D} weights")
+        if (w[mask] < 0).any():
+            raise UserError(f"initial weights {w.tolist()} are negative on a feature MERT keeps non-negative")
+    low = np.where(mask, 0.0, -1.0) if mask is not None else -1.0
     pool = NBestPool(refs, D)
     directions = np.eye(D)
     history: list[dict] = []
@@ -355,10 +388,10 @@ def mert(decode_nbest: Callable[[np.ndarray], NBest], refs: Sequence[Sequence[st
         if random_directions:
             rd = rng.normal(size=(random_directions, D))
             dirs = np.vstack([directions, rd / np.linalg.norm(rd, axis=1, keepdims=True)])
-        starts = [w] + [rng.uniform(-1.0, 1.0, size=D) for _ in range(restarts)]
+        starts = [w] + [rng.uniform(low, 1.0, size=D) for _ in range(restarts)]
         best_w, best_bleu = None, -1.0
         for k, s in enumerate(progress(starts, desc=f"MERT {it} restarts", unit="start", leave=False)):
-            cand, b = optimize(F, T, V, s, dirs)
+            cand, b = optimize(F, T, V, s, dirs, nonnegative=mask)
             if b > best_bleu + 1e-9:  # strict: the current point wins ties
                 best_w, best_bleu = cand, b
         new_w = normalize(best_w)
@@ -383,6 +416,7 @@ def mert(decode_nbest: Callable[[np.ndarray], NBest], refs: Sequence[Sequence[st
     best_bleu, best_w = decoded[best_i]
     info = {"algorithm": "MERT (Och 2003), coordinate ascent with exact line search",
             "seed": seed, "restarts": restarts, "random_directions": random_directions,
+            "nonnegative": None if mask is None else np.flatnonzero(mask).tolist(),
             "iterations_run": len(history), "stop": stop, "history": history,
             "best_dev_bleu_tokenised": round(best_bleu, 4), "best_decoded_index": best_i,
             "bleu": "tokenised BLEU from sufficient statistics (sacreBLEU tokenize=none, exp smoothing)"}
@@ -418,6 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restarts", type=int, default=20, help="random starting points per round (plus the current one)")
     p.add_argument("--random-directions", type=int, default=0, help="random directions besides the coordinate axes")
     p.add_argument("--seed", type=int, default=1234, help="seed of the random restarts/directions")
+    p.add_argument("--unconstrained", action="store_true",
+                   help="let every weight take either sign (default: the log-probability and distortion weights "
+                        "stay >= 0, smt/weights.py NONNEGATIVE)")
     p.add_argument("--stack-size", type=int, default=100, help="decoder stack size (hypotheses kept per stack)")
     p.add_argument("--distortion-limit", type=int, default=6, help="the decoder's distortion limit (source words a phrase may jump)")
     p.add_argument("--pop-limit", type=int, default=None, metavar="N",
@@ -454,7 +491,8 @@ def main(argv=None) -> int:
     t0 = time.time()
     weights, info = mert(decoder_nbest_fn(decoder, src, args.nbest, args.processes), refs, init,
                          iterations=args.iterations, restarts=args.restarts, seed=args.seed,
-                         random_directions=args.random_directions, log=lambda m: print(m, flush=True))
+                         random_directions=args.random_directions, log=lambda m: print(m, flush=True),
+                         nonnegative=None if args.unconstrained else nonnegative_mask(feature_names(lexicalised)))
     info["seconds"] = round(time.time() - t0, 2)
     info["settings"] = {k: v for k, v in vars(args).items() if k not in ("out", "log")}
     write_weights(args.out, weights, tuning=info if not args.log else {"log": args.log, "seed": args.seed})

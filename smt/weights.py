@@ -27,6 +27,16 @@ DEFAULT_WEIGHTS = [0.2, 0.2, 0.2, 0.2, 0.5, 0.3, -0.5, 0.2]
 #: The features of a system with lexicalised reordering, and their untuned weights.
 LEXICALISED_FEATURES = FEATURES + reordering.FEATURES
 LEXICALISED_DEFAULT_WEIGHTS = DEFAULT_WEIGHTS + reordering.DEFAULT_WEIGHTS
+#: Features whose weight MERT keeps >= 0 (:func:`smt.tune.mert`): log-probabilities (translation
+#: model, LM, lexicalised reordering) and the distortion cost (−jump width). A negative weight on
+#: one of them makes the decoder prefer *less* probable translations — weights that can win on a
+#: thin n-best pool and decode dev at a few BLEU (README "MERT"); the penalties stay free.
+NONNEGATIVE = frozenset(FEATURES[:6] + reordering.FEATURES)
+
+
+def nonnegative_mask(names: Sequence[str]) -> np.ndarray:
+    """Which of the features ``names`` MERT keeps non-negative (:data:`NONNEGATIVE`)."""
+    return np.array([n in NONNEGATIVE for n in names], dtype=bool)
 
 
 def feature_names(lexicalised: bool) -> list[str]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sacrebleu.metrics import BLEU
 
-from smt.tune import (bleu_from_stats, corpus_bleu_tokens, line_search, mert, normalize,
+from smt.tune import (bleu_from_stats, corpus_bleu_tokens, feasible_steps, line_search, mert, normalize, optimize,
                       sufficient_stats, upper_envelopes)
 
 # ---------------------------------------------------------------- hand-worked line search
@@ -68,6 +68,60 @@ def test_line_search_moves_off_the_current_point():
     # the negative direction mirrors the axis: best interval (2, 5), midpoint 3.5
     r = line_search(FEATS, STATS, np.array([1.0, 3.0]), np.array([0.0, -1.0]))
     assert r["interval"] == (2.0, 5.0) and r["gamma"] == 3.5
+
+
+def test_line_search_within_bounds():
+    """The hand-worked lines with γ cut to [0, 2]: (-2, 1) becomes [0, 1), midpoint 0.5; cut to
+    [-10, -3] the best interval left is (-inf, -8) (BLEU 100 (4/15)^¼ beats (-8, -2)'s 100 exp(1 - 11/8)),
+    now [-10, -8] with midpoint -9."""
+    r = line_search(FEATS, STATS, np.array([1.0, 0.0]), np.array([0.0, 1.0]), bounds=(0.0, 2.0))
+    assert r["interval"] == (0.0, 1.0) and r["gamma"] == 0.5 and r["bleu"] == pytest.approx(100.0)
+    r = line_search(FEATS, STATS, np.array([1.0, 0.0]), np.array([0.0, 1.0]), bounds=(-10.0, -3.0))
+    assert r["interval"] == (-10.0, -8.0) and r["gamma"] == -9.0
+    assert r["bleu"] == pytest.approx(INTERVAL_BLEU[0]) and INTERVAL_BLEU[0] > INTERVAL_BLEU[1]
+
+
+def test_feasible_steps_keep_weights_nonnegative():
+    w, mask = np.array([0.2, -0.5, 0.3]), np.array([True, False, True])
+    assert feasible_steps(w, np.array([1.0, 0.0, 0.0]), mask) == (-0.2, np.inf)
+    assert feasible_steps(w, np.array([0.0, 0.0, -1.0]), mask) == (-np.inf, 0.3)
+    assert feasible_steps(w, np.array([0.0, 1.0, 0.0]), mask) == (-np.inf, np.inf)     # a free weight
+    lo, hi = feasible_steps(w, np.array([0.5, 0.0, -0.5]), mask)                       # both ends bind
+    assert (lo, hi) == pytest.approx((-0.4, 0.6))
+    assert feasible_steps(w, np.array([0.0, 1.0, 0.0]), None) == (-np.inf, np.inf)
+
+
+def test_constrained_optimiser_never_goes_negative():
+    """The hand-worked lines from (1, -5): the second weight is in the interval (-8, -2) of the
+    axis; kept >= 0 the start is projected to (1, 0), inside (-2, 1) at BLEU 100, and it stays
+    non-negative; unconstrained, the first axis reaches BLEU 100 with the second weight still at -5."""
+    dirs = np.eye(2)
+    w, b = optimize(FEATS, STATS, np.ones((2, 3), bool), np.array([1.0, -5.0]), dirs,
+                    nonnegative=np.array([False, True]))
+    assert w[1] >= 0 and b == pytest.approx(100.0)
+    w2, b2 = optimize(FEATS, STATS, np.ones((2, 3), bool), np.array([1.0, -5.0]), dirs)
+    assert w2[1] == -5.0 and b2 == pytest.approx(100.0)
+
+
+def test_mert_keeps_masked_weights_nonnegative():
+    """The toy problem's true weights have a negative second component: with that feature kept
+    non-negative MERT must not find them, every weight it decodes has w[1] >= 0, and it still
+    beats the start; the log records the mask."""
+    w_true, refs, cands = _toy_problem()
+    seen = []
+
+    def decode_nbest(w):
+        seen.append(np.array(w))
+        return [[sent[k] for k in np.argsort(-np.array([f @ w for _, f in sent]))[:4]] for sent in cands]
+
+    start = normalize(np.array([0.2, 1.0, 1.0]))
+    w, log = mert(decode_nbest, refs, start, iterations=4, restarts=5, seed=7, nonnegative=[False, True, False])
+    assert all(x[1] >= 0 for x in seen) and w[1] >= 0
+    assert log["nonnegative"] == [1]
+    bleu = lambda x: corpus_bleu_tokens([c[0][0] for c in decode_nbest(x)], refs)  # noqa: E731
+    assert bleu(w) > bleu(start)
+    with pytest.raises(Exception, match="negative on a feature"):
+        mert(decode_nbest, refs, [0.3, -0.3, 0.4], iterations=1, restarts=0, nonnegative=[False, True, False])
 
 
 def test_line_search_flat_direction_stays():
