@@ -237,8 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "inflections; smt/unknown.py, German sources only); none: copy them (default: the "
                         "profile's smt.unknown_words, else none)")
     p.add_argument("--phrase-smoothing", choices=SMOOTHING, default=None,
-                   help="good-turing: discount the phrase pairs' joint counts (Foster et al. 2006; Moses' "
-                        "--GoodTuring, smt/phrases.py); default: the profile's smt.phrase_smoothing, else none")
+                   help="good-turing / kneser-ney: discount the phrase pairs' joint counts (Foster et al. 2006; "
+                        "Moses' --GoodTuring / --KneserNey, smt/phrases.py); default: the profile's "
+                        "smt.phrase_smoothing, else none")
     p.add_argument("--force", action="store_true", help="redo every step even when up to date")
     return p
 

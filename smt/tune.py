@@ -26,6 +26,12 @@ Inner optimisation (§6 "Efficient Optimization of Unsmoothed Error Count")
     Each round takes the best step over all directions (the coordinate axes, plus optional random
     directions) until BLEU stops improving, as Moses' ``mert`` does. Weights are finally
     normalised to L1 norm 1 (scaling λ does not change any argmax).
+    Optionally (the pipeline always, :data:`smt.weights.NONNEGATIVE`) the weights of the
+    log-probability features and of the distortion cost stay >= 0: random restarts are drawn
+    from [0, 1] for them and every line search is cut to the steps that keep them there
+    (:func:`feasible_steps`); a negative weight on a log-probability prefers improbable
+    translations, which a thin n-best pool cannot refute (README "MERT with non-negative model
+    weights").
 
 BLEU inside MERT
     Computed on the *tokenised* text (the decoder's tokens against the tokenised, truecased
