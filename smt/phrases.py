@@ -624,7 +624,7 @@ def score_phrases(counts: PhraseCounts, table_limit: int | None = TABLE_LIMIT, c
     if smoothing not in SMOOTHING:
         raise UserError(f"unknown phrase-table smoothing {smoothing!r} (choose from {', '.join(SMOOTHING)})")
     f, e, c = p_f[kept], p_e[kept], p_count[kept]
-    coc = stats["coc"] if stats is not None else count_of_counts(p_count)
+    coc = None if smoothing == "none" else stats["coc"] if stats is not None else count_of_counts(p_count)
     if smoothing == "good-turing":
         c_adj = discounted(c, good_turing_discounts(coc))
     elif smoothing == "kneser-ney":
