@@ -29,7 +29,7 @@ ARGS    := $(CORPUS_ARGS) --profile $(PROFILE)
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 	@echo "  variables: CORPUS=$(CORPUS) SRC=$(SRC) TGT=$(TGT) PROFILE=$(PROFILE) JOBS=$(JOBS) THREADS=$(THREADS) REORDERING=$(REORDERING) POP_LIMIT=$(POP_LIMIT) FERTILITY=$(FERTILITY) UNKNOWN=$(UNKNOWN) MERT_ITERATIONS=$(MERT_ITERATIONS) SMOOTHING=$(SMOOTHING)"
-	@echo "  profiles:  quick (default: the trained bible study, ~1 h on 2 cores), full (Multi30k, paper-like sizes), tiny (tests; NMT untrained)"
+	@echo "  profiles:  quick (default: the trained bible study, ~1-1.5 h on 2 cores), full (Multi30k, paper-like sizes), tiny (tests; NMT untrained)"
 
 setup: ## create .venv (torch CPU first, pinned packages) and build KenLM lmplz/build_binary into tools/bin
 	@bash scripts/setup.sh

@@ -1,8 +1,9 @@
 """Profiles: the study's sizes as plain, documented values, in one place.
 
-``quick`` (default): the whole ``make report`` on the default corpus (bible es→en) within an hour
-on 2 CPU cores, set-up included, with NMT systems that are trained (update budgets and early
-stopping, the recipe of ``benchmarks/bench_recipe.py``), so the classic effects can be seen.
+``quick`` (default): the whole ``make report`` on the default corpus (bible es→en) in about an hour
+on 2 CPU cores, set-up included (57 min on one machine, 84 min on a slower one of the same kind:
+README "The default study"), with NMT systems that are trained (update budgets and early stopping,
+the recipe of ``benchmarks/bench_recipe.py``), so the classic effects can be seen.
 ``full``: paper-like sizes (Bahdanau et al. 2015 use emb 620 / hidden 1000; we use 256/512 on
 Multi30k), trained to convergence with early stopping; minutes on a GPU, <= 60 min/model on 2 cores.
 ``tiny``: for the test-suite's end-to-end run (seconds); its NMT is untrained and its page says so.
