@@ -232,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: the profile's smt.fertility_iterations, else none)")
     p.add_argument("--mert-iterations", type=int, default=None, metavar="N",
                    help="MERT rounds (decoder runs); default: the profile's smt.mert_iterations")
+    p.add_argument("--tune-dev-size", type=int, default=None, metavar="N",
+                   help="MERT on a seeded random sample of N dev sentences, 0 = all of dev; default: the "
+                        "profile's smt.tune_dev_size (bible, seed 1234: 400 -> 35.90, all 981 -> 36.40)")
     p.add_argument("--unknown-words", choices=("split", "none"), default=None,
                    help="split: rewrite unknown source words into known ones before decoding (compounds, hyphens, "
                         "inflections; smt/unknown.py, German sources only); none: copy them (default: the "
@@ -254,6 +257,8 @@ def main(argv=None) -> int:
         raise UserError(f"--pop-limit must be >= 1 (got {args.pop_limit})")
     if args.mert_iterations is not None and args.mert_iterations < 1:
         raise UserError(f"--mert-iterations must be >= 1 (got {args.mert_iterations})")
+    if args.tune_dev_size is not None and args.tune_dev_size < 0:
+        raise UserError(f"--tune-dev-size must be >= 0, 0 = all of dev (got {args.tune_dev_size})")
     if args.fertility_iterations is not None and args.fertility_iterations < 0:
         raise UserError(f"--fertility-iterations must be >= 0 (got {args.fertility_iterations})")
     if not args.system or "/" in args.system or args.system.startswith("."):
@@ -265,7 +270,7 @@ def main(argv=None) -> int:
             weights_from=args.weights_from, reordering=args.reordering, pop_limit=args.pop_limit,
             fertility_iterations=args.fertility_iterations, mert_seed=args.mert_seed,
             unknown_words=args.unknown_words, mert_iterations=args.mert_iterations,
-            phrase_smoothing=args.phrase_smoothing)
+            phrase_smoothing=args.phrase_smoothing, tune_dev_size=args.tune_dev_size)
     return 0
 
 
@@ -274,13 +279,13 @@ def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, s
         weights_from: str | None = None, reordering: str | None = None, pop_limit: int | None = None,
         fertility_iterations: int | None = None, mert_seed: int | None = None,
         unknown_words: str | None = None, mert_iterations: int | None = None,
-        phrase_smoothing: str | None = None) -> dict:
+        phrase_smoothing: str | None = None, tune_dev_size: int | None = None) -> dict:
     """Run (or bring up to date) every step for the prepared corpus ``p``; returns scores.json."""
     t = SMTTraining(p, profile=profile, train_size=train_size, system=system, processes=processes,
                     restarts=restarts, tune=tune, force=force, weights_from=weights_from, reordering=reordering,
                     pop_limit=pop_limit, fertility_iterations=fertility_iterations, mert_seed=mert_seed,
                     unknown_words=unknown_words, mert_iterations=mert_iterations,
-                    phrase_smoothing=phrase_smoothing)
+                    phrase_smoothing=phrase_smoothing, tune_dev_size=tune_dev_size)
     t.align()
     t.phrases()
     t.lm()
@@ -299,8 +304,11 @@ class SMTTraining:
                  restarts: int, tune: bool, force: bool, weights_from: str | None, reordering: str | None,
                  pop_limit: int | None = None, fertility_iterations: int | None = None,
                  mert_seed: int | None = None, unknown_words: str | None = None,
-                 mert_iterations: int | None = None, phrase_smoothing: str | None = None):
+                 mert_iterations: int | None = None, phrase_smoothing: str | None = None,
+                 tune_dev_size: int | None = None):
         cfg = get_profile(profile, "smt")
+        if tune_dev_size is not None:
+            cfg["tune_dev_size"] = tune_dev_size or None   # 0 = all of dev
         if phrase_smoothing is not None:
             cfg["phrase_smoothing"] = phrase_smoothing
         if cfg.get("phrase_smoothing", "none") not in SMOOTHING:

@@ -302,3 +302,19 @@ def test_mert_iterations_option(tiny_run):
     assert json.loads((d / "scores.json").read_text())["settings"]["mert_iterations"] == 1
     assert json.loads((d / "tune.stamp.json").read_text())["key"]["settings"]["mert_iterations"] == 1
     assert json.loads((run_dir / "scores.json").read_text())["settings"]["mert_iterations"] == 2
+
+
+def test_tune_dev_size_option(tiny_run):
+    """`--tune-dev-size N` tunes on a seeded sample of N dev sentences (recorded in the settings and
+    the tune stamp); a negative size is refused before anything is written."""
+    root, corpus, argv, run_dir = tiny_run
+    with _study_env(root):
+        assert pipeline.main([*argv, "--system", "pbsmt-td5", "--tune-dev-size", "5"]) == 0
+        with pytest.raises(UserError, match="--tune-dev-size must be >= 0"):
+            pipeline.main([*argv, "--system", "td-neg", "--tune-dev-size", "-1"])
+    assert not (root / "runs" / "tiny" / "de-en" / "td-neg").exists()
+    d = root / "runs" / "tiny" / "de-en" / "pbsmt-td5"
+    assert json.loads((d / "scores.json").read_text())["settings"]["tune_dev_size"] == 5
+    stamp = json.loads((d / "tune.stamp.json").read_text())
+    assert stamp["key"]["settings"]["tune_dev_size"] == 5
+    assert stamp["info"]["dev_sentences"] == 5
