@@ -5,8 +5,8 @@
 # N pops per stack; default: the profile's, else the stack search), FERTILITY (make smt: N fertility-HMM iterations
 # after the HMM alignment; default: the profile's, else none), UNKNOWN (make smt: split | none, rewrite unknown German
 # source words into known ones before decoding; default: the profile's), MERT_ITERATIONS (make smt: MERT rounds;
-# default: the profile's), TUNE_DEV (make smt: MERT on N sampled dev sentences, 0 = all; default: the profile's), SMOOTHING (make smt: none | good-turing | kneser-ney phrase-table smoothing; default: the
-# profile's).
+# default: the profile's), TUNE_DEV (make smt: MERT on N sampled dev sentences, 0 = all; default: the profile's),
+# SMOOTHING (make smt: none | good-turing | kneser-ney phrase-table smoothing; default: the profile's).
 # Every target runs `setup` first; every stage is incremental (finished artifacts are reused).
 CORPUS  ?= bible
 SRC     ?=
