@@ -6,7 +6,9 @@
 # after the HMM alignment; default: the profile's, else none), UNKNOWN (make smt: split | none, rewrite unknown German
 # source words into known ones before decoding; default: the profile's), MERT_ITERATIONS (make smt: MERT rounds;
 # default: the profile's), TUNE_DEV (make smt: MERT on N sampled dev sentences, 0 = all; default: the profile's),
-# SMOOTHING (make smt: none | good-turing | kneser-ney phrase-table smoothing; default: the profile's).
+# SMOOTHING (make smt: none | good-turing | kneser-ney phrase-table smoothing; default: the profile's), ALIGN (make smt:
+# hmm | gibbs word aligner, gibbs = smt/gibbs.py's sampler; default: the profile's), SYMMETRIZE (make smt: e.g.
+# grow-diag-final-and, or posterior with ALIGN=gibbs; default: the profile's).
 # Every target runs `setup` first; every stage is incremental (finished artifacts are reused).
 CORPUS  ?= bible
 SRC     ?=
@@ -21,6 +23,8 @@ UNKNOWN ?=
 MERT_ITERATIONS ?=
 SMOOTHING ?=
 TUNE_DEV ?=
+ALIGN ?=
+SYMMETRIZE ?=
 PY      := .venv/bin/python
 CORPUS_ARGS := --corpus "$(CORPUS)" $(if $(SRC),--src $(SRC)) $(if $(TGT),--tgt $(TGT))
 ARGS    := $(CORPUS_ARGS) --profile $(PROFILE)
@@ -29,7 +33,7 @@ ARGS    := $(CORPUS_ARGS) --profile $(PROFILE)
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
-	@echo "  variables: CORPUS=$(CORPUS) SRC=$(SRC) TGT=$(TGT) PROFILE=$(PROFILE) JOBS=$(JOBS) THREADS=$(THREADS) REORDERING=$(REORDERING) POP_LIMIT=$(POP_LIMIT) FERTILITY=$(FERTILITY) UNKNOWN=$(UNKNOWN) MERT_ITERATIONS=$(MERT_ITERATIONS) SMOOTHING=$(SMOOTHING) TUNE_DEV=$(TUNE_DEV)"
+	@echo "  variables: CORPUS=$(CORPUS) SRC=$(SRC) TGT=$(TGT) PROFILE=$(PROFILE) JOBS=$(JOBS) THREADS=$(THREADS) REORDERING=$(REORDERING) POP_LIMIT=$(POP_LIMIT) FERTILITY=$(FERTILITY) UNKNOWN=$(UNKNOWN) MERT_ITERATIONS=$(MERT_ITERATIONS) SMOOTHING=$(SMOOTHING) TUNE_DEV=$(TUNE_DEV) ALIGN=$(ALIGN) SYMMETRIZE=$(SYMMETRIZE)"
 	@echo "  profiles:  quick (default: the trained bible study, ~1-1.5 h on 2 cores), full (Multi30k, paper-like sizes), tiny (tests; NMT untrained)"
 
 setup: ## create .venv (torch CPU first, pinned packages) and build KenLM lmplz/build_binary into tools/bin
@@ -39,7 +43,7 @@ data: setup ## prepare the corpus (NFC, Moses tokenise + truecase, clean) and pr
 	$(PY) -m data prepare $(CORPUS_ARGS)
 
 smt: setup ## phrase-based SMT: align, phrase table, KenLM, MERT, translate test -> runs/<corpus>/<src>-<tgt>/pbsmt
-	$(PY) -m smt train $(ARGS) $(if $(THREADS),--processes $(THREADS)) $(if $(REORDERING),--reordering $(REORDERING)) $(if $(POP_LIMIT),--pop-limit $(POP_LIMIT)) $(if $(FERTILITY),--fertility-iterations $(FERTILITY)) $(if $(UNKNOWN),--unknown-words $(UNKNOWN)) $(if $(MERT_ITERATIONS),--mert-iterations $(MERT_ITERATIONS)) $(if $(SMOOTHING),--phrase-smoothing $(SMOOTHING)) $(if $(TUNE_DEV),--tune-dev-size $(TUNE_DEV))
+	$(PY) -m smt train $(ARGS) $(if $(THREADS),--processes $(THREADS)) $(if $(REORDERING),--reordering $(REORDERING)) $(if $(POP_LIMIT),--pop-limit $(POP_LIMIT)) $(if $(FERTILITY),--fertility-iterations $(FERTILITY)) $(if $(UNKNOWN),--unknown-words $(UNKNOWN)) $(if $(MERT_ITERATIONS),--mert-iterations $(MERT_ITERATIONS)) $(if $(SMOOTHING),--phrase-smoothing $(SMOOTHING)) $(if $(TUNE_DEV),--tune-dev-size $(TUNE_DEV)) $(if $(ALIGN),--align-model $(ALIGN)) $(if $(SYMMETRIZE),--symmetrize $(SYMMETRIZE))
 
 nmt: setup ## RNN NMT: rnnenc and rnnsearch -> runs/<corpus>/<src>-<tgt>/{rnnenc,rnnsearch}
 	$(PY) -m nmt train $(ARGS) --arch rnnenc $(if $(THREADS),--threads $(THREADS))

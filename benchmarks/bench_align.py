@@ -4,12 +4,13 @@
    de-en if that fails), lowercased: one IBM Model 1 EM iteration of ours vs
    ``nltk.translate.IBMModel1.train`` (same direction, same data), and a full alignment (both
    directions, 5 IBM1 + 5 HMM iterations, Viterbi, grow-diag-final-and; independent and by
-   agreement) vs ``eflomal-align``
+   agreement; the Gibbs sampler) vs ``eflomal-align``
    with its defaults (fast_align itself is not installable here).
 2. AER (Och & Ney 2003) on the 37 Hansards trial pairs, every system trained on the 2,383
    training + 37 trial pairs, lowercased, English as the source side (the gold is i=en, j=fr):
    ours (IBM1, IBM2, HMM; independent and by agreement × directions/intersection/gdfa; the
-   fertility HMM of smt/fertility.py after 3 and 5 iterations), NLTK IBMModel1/IBMModel2 (both
+   fertility HMM of smt/fertility.py after 3 and 5 iterations; the Gibbs sampler of smt/gibbs.py,
+   five seeds, with its posterior symmetrisation too), NLTK IBMModel1/IBMModel2 (both
    directions, symmetrised with our ``symmetrize``) and eflomal in four configurations, five runs
    each (its sampler is not seeded: the median and the range are shown).
 
@@ -39,6 +40,7 @@ os.environ.setdefault("MT_NO_PROGRESS", "1")
 
 from smt.aer import aer  # noqa: E402
 from smt.align import AlignmentModel, blas_threads, symmetrize_corpus, train_directions  # noqa: E402
+from smt import gibbs  # noqa: E402
 from smt.fertility import refine  # noqa: E402
 
 HANSARDS = ROOT.parent / "shared" / "data" / "hansards-trial"
@@ -49,6 +51,8 @@ OUT = ROOT / "runs" / "bench" / "align.md"
 EFLOMAL_CONFIGS = (("defaults", ()), ("-l 2 (twice the iterations)", ("-l", "2")),
                    ("--n-samplers 5", ("--n-samplers", "5")), ("-m 2 (no fertility)", ("-m", "2")))
 EFLOMAL_RUNS = 5
+#: Seeds of our sampler's runs (both directions: seed, seed + 1).
+GIBBS_SEEDS = (1234, 11, 22, 33, 44)
 
 
 def ensure_eflomal() -> Path | None:
@@ -157,6 +161,11 @@ def bench_speed(n: int | None, eflomal: Path | None) -> list[str]:
         how = "by agreement (default)" if agree else "independent"
         rows.append(f"| ours | full: 5 IBM1 + 5 HMM, both directions {how}, Viterbi, gdfa | "
                     f"{full.wall:.1f} | {full.cpu:.1f} | 1 |")
+    with Clock() as gb:
+        gibbs.align_corpus(src, tgt)
+    rows.append(f"| ours Gibbs sampler | full: both directions, {gibbs.SAMPLERS} chains × 3 × "
+                f"{gibbs.default_iterations(len(src))} sweeps (eflomal's schedule), posterior | "
+                f"{gb.wall:.1f} | {gb.cpu:.1f} | {gb.wall / full.wall:.2f}× the EM aligner's wall time |")
     if eflomal is not None:
         with tempfile.TemporaryDirectory() as tmp:
             ef = run_eflomal(eflomal, src, tgt, tmp)
@@ -179,15 +188,15 @@ def bench_aer(nltk_iterations: int, eflomal: Path | None) -> list[str]:
     en, fr, sure, possible = hansards()
     k = len(en) - 37
     rows = ["### AER on the Hansards trial set (37 pairs; trained on 2,383 + 37 pairs, lowercased)\n",
-            "| system | src2tgt | tgt2src | intersect | grow-diag-final-and | P / R (gdfa) | train s (wall) |",
-            "|---|---:|---:|---:|---:|---|---:|"]
+            "| system | src2tgt | tgt2src | intersect | grow-diag-final-and | posterior | P / R (gdfa) | train s (wall) |",
+            "|---|---:|---:|---:|---:|---:|---|---:|"]
 
     def row(name, a_s2t, a_t2s, seconds):
         cells = []
         for method in ("src2tgt", "tgt2src", "intersect", "grow-diag-final-and"):
             r = aer(sure, possible, [set(x) for x in symmetrize_corpus(a_s2t, a_t2s, method)])
             cells.append(f"{r['aer']:.3f}")
-        rows.append(f"| {name} | {' | '.join(cells)} | {r['precision']:.3f} / {r['recall']:.3f} | {seconds:.1f} |")
+        rows.append(f"| {name} | {' | '.join(cells)} | – | {r['precision']:.3f} / {r['recall']:.3f} | {seconds:.1f} |")
 
     configs = [(m, 5, agree) for agree in (False, True) for m in ("ibm1", "ibm2", "hmm")]
     configs.append(("hmm", 3, True))
@@ -228,6 +237,31 @@ def bench_aer(nltk_iterations: int, eflomal: Path | None) -> list[str]:
         note = " (`--fertility-iterations 3`)" if its == 3 else ""
         row(f"ours fertility HMM agreement (HMM + {its} it){note}", a1[k:], a2[k:], c.wall)
 
+    # the sampler (smt/gibbs.py) with its defaults; seeded, but a chain's result depends on its seed
+    # as eflomal's does, so it runs GIBBS_SEEDS like eflomal's EFLOMAL_RUNS and shows the medians
+    for name, iterations in (("eflomal's schedule", None), ("10 sweeps a model ‡", 10)):
+        runs, secs = [], []
+        for seed in GIBBS_SEEDS:
+            with Clock() as c:
+                s2t = gibbs.GibbsAligner(en, fr, seed=seed, desc="src2tgt ")
+                m1 = s2t.run(iterations)
+                t2s = gibbs.GibbsAligner(fr, en, seed=seed + 1, desc="tgt2src ")
+                m2 = t2s.run(iterations)
+            a1, a2 = gibbs.links(s2t.lay, m1)[k:], gibbs.links(t2s.lay, m2)[k:]
+            post = gibbs.posterior_links(s2t.lay, m1, t2s.lay, m2)[k:]
+            runs.append([aer(sure, possible, [set(x) for x in symmetrize_corpus(a1, a2, m)])
+                         for m in ("src2tgt", "tgt2src", "intersect", "grow-diag-final-and")]
+                        + [aer(sure, possible, [set(x) for x in post])])
+            secs.append(c.wall)
+        med = [statistics.median(r[i]["aer"] for r in runs) for i in range(5)]
+        po = sorted(r[4]["aer"] for r in runs)
+        p_med = statistics.median(r[3]["precision"] for r in runs)
+        r_med = statistics.median(r[3]["recall"] for r in runs)
+        rows.append(f"| ours Gibbs sampler, HMM + fertility ({name}, {gibbs.SAMPLERS} chains): median of "
+                    f"{len(GIBBS_SEEDS)} seeds (posterior {po[0]:.3f}–{po[-1]:.3f}) | "
+                    + " | ".join(f"{x:.3f}" for x in med)
+                    + f" | {p_med:.3f} / {r_med:.3f} | {statistics.median(secs):.1f} |")
+
     if eflomal is not None:
         import numpy as np
 
@@ -261,10 +295,13 @@ def bench_aer(nltk_iterations: int, eflomal: Path | None) -> list[str]:
             r_med = statistics.median(r[3]["recall"] for r in runs)
             rows.append(f"| eflomal {name}: median of {EFLOMAL_RUNS} runs (gdfa {gd[0]:.3f}–{gd[-1]:.3f}) | "
                         + " | ".join(f"{x:.3f}" for x in med)
-                        + f" | {p_med:.3f} / {r_med:.3f} | {statistics.median(secs):.1f} |")
-    rows.append("\nViterbi alignments of each direction, symmetrised by our `symmetrize` (Moses symal "
-                "order) for every system. ‡ schedule (3 IBM1 iterations) found by trying 1-5 on this very "
-                "trial set: not a fair held-out number, shown for the sensitivity (37 pairs: ±0.02 is noise).")
+                        + f" | – | {p_med:.3f} / {r_med:.3f} | {statistics.median(secs):.1f} |")
+    rows.append("\nViterbi alignments of each direction (the sampler: each word's most probable link under its "
+                "marginals), symmetrised by our `symmetrize` (Moses symal order) for every system; *posterior*: "
+                "link where the mean of the two directions' marginals exceeds 0.5 (`smt.gibbs.posterior_links`, "
+                "the sampler's default). ‡ settings found by trying several on this very trial set (3 IBM1 "
+                "iterations: 1-5; the sampler's sweeps: 5, 10, 20, 50): not fair held-out numbers, shown for "
+                "the sensitivity (37 pairs: ±0.02 is noise).")
     return rows
 
 

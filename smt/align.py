@@ -50,11 +50,15 @@ from threadpoolctl import threadpool_limits
 
 from data import pharaoh
 from data.io import MAX_TOKENS as IO_MAX_TOKENS, UserError, atomic_write, check_tokens, progress, read_parallel, write_lines
-from smt import fertility
+from smt import fertility, gibbs
 
 MODELS = ("ibm1", "ibm2", "hmm")
+#: Aligners of :func:`align_corpus`: the EM models, and the Gibbs sampler of smt/gibbs.py.
+ALIGNERS = MODELS + ("gibbs",)
 SYMMETRIZE = ("intersect", "union", "grow", "grow-diag", "grow-final", "grow-diag-final",
               "grow-diag-final-and", "src2tgt", "tgt2src")
+#: Also for the sampler: the mean of its two directions' link marginals > 0.5 (smt.gibbs.posterior_links).
+POSTERIOR = "posterior"
 #: Longest sentence (tokens) accepted: longer lines are almost surely not sentences.
 MAX_TOKENS = IO_MAX_TOKENS  # the one length policy (data.io.MAX_TOKENS)
 #: Defaults. p0: probability of the empty word in IBM2/HMM (fixed, not trained, as in fast_align
@@ -631,7 +635,7 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
                  iterations: int = 5, ibm1_iterations: int = 5, symmetrize: str = "grow-diag-final-and",
                  p0: float = P0, alpha: float = ALPHA, agreement: bool = True, models_out=None,
                  keep_src_words: set[str] | None = None, fertility_iterations: int = 0,
-                 beta: float = fertility.BETA) -> list[list[tuple[int, int]]]:
+                 beta: float = fertility.BETA, seed: int = gibbs.SEED) -> list[list[tuple[int, int]]]:
     """Word-align a tokenised corpus; returns per pair the sorted (source i, target j) links, 0-based.
 
     Both directions are trained (jointly by agreement unless ``agreement=False``, see
@@ -641,11 +645,20 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
     symmetrised instead. With ``models_out = (src2tgt.npz, tgt2src.npz)`` both trained models are
     saved for :func:`forced_align` (HMM parameters: forced alignment has no fertilities), their
     t-tables cut to the source words ``keep_src_words`` if given.
+
+    ``model="gibbs"``: the collapsed Gibbs sampler of :mod:`smt.gibbs` (HMM + fertility, its own
+    schedule, chains seeded from ``seed``) aligns instead, symmetrised by ``posterior`` or by any
+    method above on its most probable links; ``models_out`` then still holds EM HMMs (5 + 5
+    iterations by agreement), as the sampler keeps no parameters to align new pairs with.
     """
     if len(src_sents) != len(tgt_sents):
         raise UserError(f"{len(src_sents):,} source but {len(tgt_sents):,} target sentences")
-    if symmetrize not in SYMMETRIZE:
-        raise UserError(f"unknown symmetrisation {symmetrize!r} (choose from {', '.join(SYMMETRIZE)})")
+    if model not in ALIGNERS:
+        raise UserError(f"unknown alignment model {model!r} (choose from {', '.join(ALIGNERS)})")
+    if symmetrize == POSTERIOR and model != "gibbs":
+        raise UserError(f"symmetrisation {POSTERIOR!r} needs the link marginals of the sampler: use model gibbs")
+    if symmetrize not in SYMMETRIZE + (POSTERIOR,):
+        raise UserError(f"unknown symmetrisation {symmetrize!r} (choose from {', '.join(SYMMETRIZE + (POSTERIOR,))})")
     check_lengths(src_sents, "source")
     check_lengths(tgt_sents, "target")
     if fertility_iterations < 0:
@@ -654,6 +667,14 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
         raise UserError(f"the fertility HMM refines the HMM: use model hmm, not {model!r}, with fertility iterations")
     if beta <= 0:
         raise UserError(f"the fertility smoothing beta must be > 0 (got {beta})")
+    if model == "gibbs":
+        if fertility_iterations:
+            raise UserError("the Gibbs sampler has its own fertility stage: leave out fertility iterations")
+        if models_out is not None:
+            s2t, t2s = train_directions(src_sents, tgt_sents, "hmm", 5, 5, p0, alpha, agreement)
+            AlignmentModel.save_params(models_out[0], s2t.params(keep_f=keep_src_words))
+            AlignmentModel.save_params(models_out[1], t2s.params(keep_e=keep_src_words))
+        return gibbs.align_corpus(src_sents, tgt_sents, symmetrize, seed=seed)
     s2t, t2s = train_directions(src_sents, tgt_sents, model, iterations, ibm1_iterations, p0, alpha, agreement)
     if fertility_iterations:
         f_s2t, f_t2s = fertility.refine(s2t, t2s, fertility_iterations, beta, agreement)
@@ -697,12 +718,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "line (i-j, 0-based, i = source position) per sentence pair.")
     parser.add_argument("--src", required=True, help="source side, one tokenised sentence a line (.gz ok)")
     parser.add_argument("--tgt", required=True, help="target side, line-aligned with --src")
-    parser.add_argument("--model", choices=MODELS, default="hmm", help="alignment model (default: hmm)")
+    parser.add_argument("--model", choices=ALIGNERS, default="hmm",
+                        help="alignment model: EM (ibm1, ibm2, hmm) or gibbs, the collapsed Gibbs sampler over "
+                             "HMM + fertility with Dirichlet priors (smt/gibbs.py, eflomal-style); default: hmm")
     parser.add_argument("--iterations", type=int, default=5, help="EM iterations of --model (default: 5)")
     parser.add_argument("--ibm1-iterations", type=int, default=5,
                         help="IBM Model 1 iterations that initialise ibm2/hmm (default: 5)")
-    parser.add_argument("--symmetrize", choices=SYMMETRIZE, default="grow-diag-final-and",
-                        help="how to combine the two directions (default: grow-diag-final-and)")
+    parser.add_argument("--symmetrize", choices=SYMMETRIZE + (POSTERIOR,), default="grow-diag-final-and",
+                        help="how to combine the two directions; posterior (gibbs only): link where the mean of "
+                             "the two directions' link marginals exceeds 0.5 (default: grow-diag-final-and)")
+    parser.add_argument("--seed", type=int, default=gibbs.SEED, help="seed of the gibbs sampler's chains (default: %(default)s)")
     parser.add_argument("--p0", type=float, default=P0, help=f"empty-word probability for ibm2/hmm (default: {P0})")
     parser.add_argument("--alpha", type=float, default=ALPHA,
                         help=f"uniform smoothing of the alignment distribution (default: {ALPHA})")
@@ -725,7 +750,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.time()
     links = align_corpus(src, tgt, args.model, args.iterations, args.ibm1_iterations, args.symmetrize,
                          args.p0, args.alpha, agreement=not args.independent,
-                         fertility_iterations=args.fertility_iterations, beta=args.beta)
+                         fertility_iterations=args.fertility_iterations, beta=args.beta, seed=args.seed)
     lines = [to_pharaoh(x) for x in links]
     if args.out:
         write_lines(args.out, lines)

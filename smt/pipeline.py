@@ -49,7 +49,8 @@ from data.io import UserError, read_json, read_lines, read_tokenized, run_folder
 from data.prepare import Prepared, add_corpus_args, prepared_from_args
 from data.profiles import SEED, get as get_profile, section_hash
 from evaluation.score import score, write_scores
-from smt.align import align_corpus
+from smt import gibbs
+from smt.align import ALIGNERS, POSTERIOR, SYMMETRIZE, align_corpus
 from smt.decode import Decoder
 from smt.lm import build_lm
 from smt.phrases import SMOOTHING, build_phrase_table, read_phrase_table
@@ -227,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mert-seed", type=int, default=None, metavar="N",
                    help=f"seed of MERT's random restarts (default: the project's seed, {SEED}); replicate tuning "
                         "with other seeds to see its variance (Clark et al. 2011)")
+    p.add_argument("--align-model", choices=ALIGNERS, default=None,
+                   help="word aligner: EM (ibm1, ibm2, hmm) or gibbs, the collapsed Gibbs sampler of smt/gibbs.py; "
+                        "default: the profile's smt.align_model")
+    p.add_argument("--symmetrize", choices=SYMMETRIZE + (POSTERIOR,), default=None,
+                   help="how the two alignment directions are combined (posterior: gibbs only); default: the "
+                        "profile's smt.symmetrize")
     p.add_argument("--fertility-iterations", type=int, default=None, metavar="N",
                    help="refine the word alignment's HMM with N iterations of the fertility HMM (smt/fertility.py; "
                         "default: the profile's smt.fertility_iterations, else none)")
@@ -261,6 +268,9 @@ def main(argv=None) -> int:
         raise UserError(f"--tune-dev-size must be >= 0, 0 = all of dev (got {args.tune_dev_size})")
     if args.fertility_iterations is not None and args.fertility_iterations < 0:
         raise UserError(f"--fertility-iterations must be >= 0 (got {args.fertility_iterations})")
+    profile_aligner = get_profile(args.profile, "smt")["align_model"]
+    if args.symmetrize == POSTERIOR and (args.align_model or profile_aligner) != "gibbs":
+        raise UserError(f"--symmetrize {POSTERIOR} needs the sampler's marginals: use --align-model gibbs")
     if not args.system or "/" in args.system or args.system.startswith("."):
         raise UserError(f"--system {args.system!r}: must be a plain folder name")
     p = prepared_from_args(args)
@@ -270,7 +280,8 @@ def main(argv=None) -> int:
             weights_from=args.weights_from, reordering=args.reordering, pop_limit=args.pop_limit,
             fertility_iterations=args.fertility_iterations, mert_seed=args.mert_seed,
             unknown_words=args.unknown_words, mert_iterations=args.mert_iterations,
-            phrase_smoothing=args.phrase_smoothing, tune_dev_size=args.tune_dev_size)
+            phrase_smoothing=args.phrase_smoothing, tune_dev_size=args.tune_dev_size,
+            align_model=args.align_model, symmetrize=args.symmetrize)
     return 0
 
 
@@ -279,13 +290,15 @@ def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, s
         weights_from: str | None = None, reordering: str | None = None, pop_limit: int | None = None,
         fertility_iterations: int | None = None, mert_seed: int | None = None,
         unknown_words: str | None = None, mert_iterations: int | None = None,
-        phrase_smoothing: str | None = None, tune_dev_size: int | None = None) -> dict:
+        phrase_smoothing: str | None = None, tune_dev_size: int | None = None,
+        align_model: str | None = None, symmetrize: str | None = None) -> dict:
     """Run (or bring up to date) every step for the prepared corpus ``p``; returns scores.json."""
     t = SMTTraining(p, profile=profile, train_size=train_size, system=system, processes=processes,
                     restarts=restarts, tune=tune, force=force, weights_from=weights_from, reordering=reordering,
                     pop_limit=pop_limit, fertility_iterations=fertility_iterations, mert_seed=mert_seed,
                     unknown_words=unknown_words, mert_iterations=mert_iterations,
-                    phrase_smoothing=phrase_smoothing, tune_dev_size=tune_dev_size)
+                    phrase_smoothing=phrase_smoothing, tune_dev_size=tune_dev_size,
+                    align_model=align_model, symmetrize=symmetrize)
     t.align()
     t.phrases()
     t.lm()
@@ -305,8 +318,15 @@ class SMTTraining:
                  pop_limit: int | None = None, fertility_iterations: int | None = None,
                  mert_seed: int | None = None, unknown_words: str | None = None,
                  mert_iterations: int | None = None, phrase_smoothing: str | None = None,
-                 tune_dev_size: int | None = None):
+                 tune_dev_size: int | None = None, align_model: str | None = None,
+                 symmetrize: str | None = None):
         cfg = get_profile(profile, "smt")
+        if align_model is not None:
+            cfg["align_model"] = align_model
+        if symmetrize is not None:
+            cfg["symmetrize"] = symmetrize
+        if cfg["symmetrize"] == POSTERIOR and cfg["align_model"] != "gibbs":
+            raise UserError(f"--symmetrize {POSTERIOR} needs the sampler's marginals: use --align-model gibbs")
         if tune_dev_size is not None:
             cfg["tune_dev_size"] = tune_dev_size or None   # 0 = all of dev
         if phrase_smoothing is not None:
@@ -398,6 +418,11 @@ class SMTTraining:
         align_cfg = {k: cfg[k] for k in ("align_model", "iterations", "ibm1_iterations", "symmetrize")}
         if cfg.get("fertility_iterations"):            # recorded only when set: older stamps stay valid
             align_cfg["fertility_iterations"] = cfg["fertility_iterations"]
+        if cfg["align_model"] == "gibbs":              # the sampler's own schedule and priors
+            align_cfg = {"align_model": "gibbs", "symmetrize": cfg["symmetrize"], "seed": gibbs.SEED,
+                         "samplers": gibbs.SAMPLERS, "p0": gibbs.P0, "lex_alpha": gibbs.LEX_ALPHA,
+                         "jump_alpha": gibbs.JUMP_ALPHA, "fert_alpha": gibbs.FERT_ALPHA,
+                         "iterations": "max(2, round(5000 / sqrt(pairs)))"}
         test_srcs = [p.file("test", "src")] + [p.file(f"test-{x}", "src") for x in sorted(p.manifest.get("extra_tests") or {})]
         self._step("align", [self.align_path, *self.models],
                    {"src": self.train_src, "tgt": self.train_tgt, **{f"test{k}": f for k, f in enumerate(test_srcs)}},

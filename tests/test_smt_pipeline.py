@@ -318,3 +318,26 @@ def test_tune_dev_size_option(tiny_run):
     stamp = json.loads((d / "tune.stamp.json").read_text())
     assert stamp["key"]["settings"]["tune_dev_size"] == 5
     assert stamp["info"]["dev_sentences"] == 5
+
+
+def test_gibbs_aligner_option(tiny_run):
+    """`--align-model gibbs --symmetrize posterior` aligns with the sampler (its settings in the align
+    stamp, a Pharaoh line per training pair, EM models still saved for forced alignment); posterior
+    with an EM aligner is refused before anything is written."""
+    root, corpus, argv, run_dir = tiny_run
+    with _study_env(root):
+        with pytest.raises(UserError, match="needs the sampler's marginals"):
+            pipeline.main([*argv, "--system", "post-em", "--symmetrize", "posterior"])
+        assert pipeline.main([*argv, "--system", "gibbs", "--align-model", "gibbs", "--symmetrize", "posterior",
+                              "--no-tune"]) == 0
+    assert not (root / "runs" / "tiny" / "de-en" / "post-em").exists()
+    d = root / "runs" / "tiny" / "de-en" / "gibbs"
+    stamp = json.loads((d / "alignments" / "align.stamp.json").read_text())
+    assert stamp["key"]["settings"]["align_model"] == "gibbs"
+    assert stamp["key"]["settings"]["symmetrize"] == "posterior"
+    assert stamp["key"]["settings"]["samplers"] == 3
+    n_train = len(read_lines(corpus / "train.de"))
+    links = read_lines(d / "alignments" / "train.gdfa")          # the file keeps its name whatever the method
+    assert len(links) == n_train and sum(bool(x.strip()) for x in links) > 0.9 * n_train
+    assert stamp["info"]["sentences"] == n_train
+    assert json.loads((d / "scores.json").read_text())["bleu"] > 0
