@@ -7,9 +7,9 @@ integrate the parameters out.  What is sampled is the alignment alone; each dist
 represented by its counts over the current alignment of the whole corpus (a *Dirichlet-multinomial*),
 so the conditional of one link given all the others (``⁻`` = counts without link ``j``) is
 
-    P(a_j = i | a⁻, f, e) ∝  (c⁻(e_i, f_j) + α_t) / (c⁻(e_i) + α_t |V_f|)           lexical (§2.1)
-                            · (1 - p0) · J(i - i') · J(i'' - i)                       jumps (§2.2)
-                            · (n⁻(φ_i + 1 | e_i) + α_n) / (n⁻(φ_i | e_i) + α_n)       fertility (§2.3)
+    P(a_j = i | a⁻, f, e) ∝  (c⁻(e_i, f_j) + α_t) / (c⁻(e_i) + α_t |V_f|)           lexical
+                            · (1 - p0) · J(i - i') · J(i'' - i)                       jumps
+                            · (n⁻(φ_i + 1 | e_i) + α_n) / (n⁻(φ_i | e_i) + α_n)       fertility
     P(a_j = 0 | …)       ∝  (c⁻(NULL, f_j) + α_t) / (c⁻(NULL) + α_t |V_f|) · p0 · J(i'' - i')
 
 with ``i'`` (``i''``) the position of the nearest non-NULL link before (after) ``j`` — 0 (``l + 1``),
@@ -20,9 +20,10 @@ position: a NULL-aligned word skips its jump), and ``φ_i`` the fertility of ``e
 its bucket).  The small ``α_t`` makes the translation table sparse — most ``e`` translate to few
 ``f`` — which EM's maximum-likelihood table cannot express (it lets rare words "collect garbage").
 
-Schedule (eflomal's): random initial alignments, then ``iterations`` sweeps over the corpus with
-the lexical terms only (IBM Model 1), as many with the jumps (HMM) and as many with the
-fertilities (the full model).  Each sweep resamples every ``a_j`` in turn.  The output is not the
+Schedule (eflomal's, read off ``eflomal-align -v``: 25 / 25 / 102 sweeps for 2,383 pairs): random
+initial alignments, then ``⌊n / 4⌋`` sweeps over the corpus with the lexical terms only (IBM
+Model 1), as many with the jumps (HMM) and ``n`` with the fertilities (the full model), ``n =
+max(2, round(5000 / √pairs))``.  Each sweep resamples every ``a_j`` in turn.  The output is not the
 last sample: in the second half of the final stage every link's conditional distribution is added
 up (a Rao-Blackwellised estimate of the marginals ``P(a_j = i | f, e)``), over ``samplers``
 independent chains, and each ``f_j`` takes its most probable link (NULL included).  The two
@@ -57,7 +58,7 @@ SEED = 1234
 
 
 def default_iterations(n_pairs: int) -> int:
-    """Sweeps per stage: eflomal's rule, ``max(2, round(5000 / √n_pairs))`` (102 for 2,420 pairs)."""
+    """Sweeps of the last model: ``max(2, round(5000 / √n_pairs))`` (102 for 2,420 pairs, as eflomal)."""
     return max(2, round(5000 / math.sqrt(max(n_pairs, 1))))
 
 
@@ -307,9 +308,9 @@ class GibbsAligner:
         return _conditional(self._lay(), self._st(), self.par, s, k, j, model)
 
     def run(self, iterations: int | None = None, model: int = 3) -> np.ndarray:
-        """The schedule: ``iterations`` sweeps (default :func:`default_iterations`) of each model
-        1..``model`` (1 IBM1, 2 HMM, 3 HMM + fertility); returns the link marginals ``(n_cells,)``
-        averaged over the chains and the second half of the last model's sweeps."""
+        """The schedule: ``n = iterations`` sweeps (default :func:`default_iterations`) of ``model``
+        (1 IBM1, 2 HMM, 3 HMM + fertility), after ``max(1, n // 4)`` of each simpler model; returns
+        the link marginals ``(n_cells,)`` averaged over the chains and the last model's second half."""
         if model not in (1, 2, 3):
             raise ValueError(f"model must be 1 (IBM1), 2 (HMM) or 3 (HMM + fertility), got {model}")
         n = default_iterations(len(self.lay.m)) if iterations is None else iterations
@@ -318,10 +319,11 @@ class GibbsAligner:
         S, none = self.a.shape[0], np.zeros((self.a.shape[0], 0), np.float32)
         acc = np.zeros((S, len(self.lay.cell)), np.float32)
         collected = n - n // 2
+        sweeps = [max(1, n // 4)] * (model - 1) + [n]
         words = int(self.lay.f_off[-1]) * S
-        with progress(total=model * n * words, desc=f"{self.desc}Gibbs sweeps", unit="word") as bar:
-            for stage in range(1, model + 1):
-                for it in range(n):
+        with progress(total=sum(sweeps) * words, desc=f"{self.desc}Gibbs sweeps", unit="word") as bar:
+            for stage, its in enumerate(sweeps, 1):
+                for it in range(its):
                     last = stage == model and it >= n - collected
                     _sweep(self._lay(), self._st(), self.par, stage, acc if last else none)
                     bar.update(words)
