@@ -27,7 +27,9 @@ max(2, round(5000 / √pairs))``.  Each sweep resamples every ``a_j`` in turn.  
 last sample: in the second half of the final stage every link's conditional distribution is added
 up (a Rao-Blackwellised estimate of the marginals ``P(a_j = i | f, e)``), over ``samplers``
 independent chains, and each ``f_j`` takes its most probable link (NULL included).  The two
-directions are sampled independently and symmetrised like the EM aligners' Viterbi links.
+directions are sampled independently; they are symmetrised either like the EM aligners' Viterbi
+links (symal's methods on the most probable links) or, with ``posterior`` (:func:`posterior_links`),
+by the marginals themselves: a link wherever the two directions' mean marginal exceeds 0.5.
 
 Speed: the sampler is sequential by nature (each draw changes the counts of the next), so the
 sweep is compiled with numba; the independent chains run on all cores (``prange``).  Every chain
