@@ -37,7 +37,9 @@ from data.prepare import prepare  # noqa: E402
 
 RUNS = ROOT / "runs" / "bench" / "fertility"
 ITERATIONS = 3
-SYSTEMS = {"hmm": ("pbsmt", []), "fertility": (f"pbsmt-fert{ITERATIONS}", ["--fertility-iterations", str(ITERATIONS)])}
+#: Both on the EM HMM (the quick profile's default aligner is the Gibbs sampler, which has its own fertilities).
+EM = ["--align-model", "hmm", "--symmetrize", "grow-diag-final-and"]
+SYSTEMS = {"hmm": ("pbsmt-hmm", EM), "fertility": (f"pbsmt-fert{ITERATIONS}", EM + ["--fertility-iterations", str(ITERATIONS)])}
 
 
 def train(runs: Path, corpus: str, src: str, tgt: str, which: str, processes: int) -> dict:

@@ -27,13 +27,17 @@ SEED = 1234
 PROFILES: dict[str, dict] = {
     "quick": {
         "smt": {
-            "align_model": "hmm",          # ibm1 -> ibm2/hmm schedule, see smt/align.py
+            # the collapsed Gibbs sampler (smt/gibbs.py, eflomal's model and schedule) symmetrised by
+            # its link marginals: Hansards trial AER 0.116 against the EM HMM's 0.145 (gdfa) and
+            # eflomal's best 0.122; bible test 36.65 against 35.93 (mean of MERT seeds 1234/11/22),
+            # Multi30k 40.72 against 40.70 (seed 1234); README "The Gibbs sampler aligner".
+            # "hmm" + "grow-diag-final-and" (with ibm1_iterations / iterations below) is the EM aligner
+            "align_model": "gibbs",
             "ibm1_iterations": 5,
             "iterations": 5,
-            # optional "fertility_iterations": N refines the HMM with the fertility HMM
-            # (smt/fertility.py; AER 0.145 -> 0.142 gdfa on the Hansards trial gold at N = 3);
-            # absent here: its effect on BLEU is not measured yet
-            "symmetrize": "grow-diag-final-and",
+            # optional "fertility_iterations": N refines the EM HMM with the fertility HMM
+            # (smt/fertility.py; AER 0.145 -> 0.142 gdfa on the Hansards trial gold at N = 3)
+            "symmetrize": "posterior",
             "max_phrase_length": 7,
             "table_limit": 20,
             "lm_order": 5,

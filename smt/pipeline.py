@@ -268,9 +268,14 @@ def main(argv=None) -> int:
         raise UserError(f"--tune-dev-size must be >= 0, 0 = all of dev (got {args.tune_dev_size})")
     if args.fertility_iterations is not None and args.fertility_iterations < 0:
         raise UserError(f"--fertility-iterations must be >= 0 (got {args.fertility_iterations})")
-    profile_aligner = get_profile(args.profile, "smt")["align_model"]
-    if args.symmetrize == POSTERIOR and (args.align_model or profile_aligner) != "gibbs":
-        raise UserError(f"--symmetrize {POSTERIOR} needs the sampler's marginals: use --align-model gibbs")
+    profile_smt = get_profile(args.profile, "smt")
+    aligner = args.align_model or profile_smt["align_model"]
+    if (args.symmetrize or profile_smt["symmetrize"]) == POSTERIOR and aligner != "gibbs":
+        raise UserError(f"--symmetrize {POSTERIOR} (the {args.profile} profile's with its gibbs aligner) needs the "
+                        f"sampler's marginals: use --align-model gibbs, or give --symmetrize, e.g. grow-diag-final-and")
+    if args.fertility_iterations and aligner == "gibbs":
+        raise UserError("--fertility-iterations refines the EM HMM; the gibbs aligner has its own fertilities: "
+                        "add --align-model hmm --symmetrize grow-diag-final-and")
     if not args.system or "/" in args.system or args.system.startswith("."):
         raise UserError(f"--system {args.system!r}: must be a plain folder name")
     p = prepared_from_args(args)
