@@ -162,7 +162,7 @@ def bench_speed(n: int | None, eflomal: Path | None) -> list[str]:
         rows.append(f"| ours | full: 5 IBM1 + 5 HMM, both directions {how}, Viterbi, gdfa | "
                     f"{full.wall:.1f} | {full.cpu:.1f} | 1 |")
     with Clock() as gb:
-        gibbs.align_corpus(src, tgt)
+        gibbs.posterior_links(*gibbs.align_directions(src, tgt))
     n = gibbs.default_iterations(len(src))
     rows.append(f"| ours Gibbs sampler | full: both directions, {gibbs.SAMPLERS} chains × {max(1, n // 4)} + "
                 f"{max(1, n // 4)} + {n} sweeps (eflomal's schedule), posterior | "

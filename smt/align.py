@@ -674,7 +674,10 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
             s2t, t2s = train_directions(src_sents, tgt_sents, "hmm", 5, 5, p0, alpha, agreement)
             AlignmentModel.save_params(models_out[0], s2t.params(keep_f=keep_src_words))
             AlignmentModel.save_params(models_out[1], t2s.params(keep_e=keep_src_words))
-        return gibbs.align_corpus(src_sents, tgt_sents, symmetrize, seed=seed)
+        lay_s2t, m_s2t, lay_t2s, m_t2s = gibbs.align_directions(src_sents, tgt_sents, seed=seed)
+        if symmetrize == POSTERIOR:
+            return gibbs.posterior_links(lay_s2t, m_s2t, lay_t2s, m_t2s)
+        return symmetrize_corpus(gibbs.links(lay_s2t, m_s2t), gibbs.links(lay_t2s, m_t2s), symmetrize)
     s2t, t2s = train_directions(src_sents, tgt_sents, model, iterations, ibm1_iterations, p0, alpha, agreement)
     if fertility_iterations:
         f_s2t, f_t2s = fertility.refine(s2t, t2s, fertility_iterations, beta, agreement)

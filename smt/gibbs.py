@@ -353,17 +353,13 @@ def posterior_links(lay_s2t: Layout, marg_s2t: np.ndarray, lay_t2s: Layout, marg
     return out
 
 
-def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequence[str]],
-                 symmetrize: str = "posterior", iterations: int | None = None, samplers: int = SAMPLERS,
-                 seed: int = SEED, model: int = 3) -> list[list[tuple[int, int]]]:
-    """Word-align a tokenised corpus with the sampler, both directions (independent chains, seeds
-    ``seed`` and ``seed + 1``), symmetrised by ``posterior`` (:func:`posterior_links`) or one of
-    :data:`smt.align.SYMMETRIZE` applied to each direction's most probable links."""
-    from smt.align import symmetrize_corpus   # smt.align imports this module for its CLI
+def align_directions(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequence[str]],
+                     iterations: int | None = None, samplers: int = SAMPLERS, seed: int = SEED, model: int = 3
+                     ) -> tuple[Layout, np.ndarray, Layout, np.ndarray]:
+    """Both directions' link marginals (independent chains, seeds ``seed`` and ``seed + 1``):
+    ``(layout, marginals)`` of src2tgt (each source word's target), then of tgt2src.  Symmetrise
+    with :func:`posterior_links`, or :func:`links` and :func:`smt.align.symmetrize_corpus`."""
     s2t = GibbsAligner(src_sents, tgt_sents, samplers, seed, desc="src2tgt ")
     m_s2t = s2t.run(iterations, model)
     t2s = GibbsAligner(tgt_sents, src_sents, samplers, seed + 1, desc="tgt2src ")
-    m_t2s = t2s.run(iterations, model)
-    if symmetrize == "posterior":
-        return posterior_links(s2t.lay, m_s2t, t2s.lay, m_t2s)
-    return symmetrize_corpus(links(s2t.lay, m_s2t), links(t2s.lay, m_t2s), symmetrize)
+    return s2t.lay, m_s2t, t2s.lay, t2s.run(iterations, model)

@@ -116,7 +116,7 @@ def test_sampler_beats_the_em_hmm_on_the_hansards_gold():
     en, fr = hansards()
     sure, possible = hansards_gold()
     k = len(en) - len(sure)
-    ours = aer(sure, possible, [set(x) for x in gibbs.align_corpus(en, fr, iterations=10)[k:]])["aer"]
+    ours = aer(sure, possible, [set(x) for x in gibbs.posterior_links(*gibbs.align_directions(en, fr, 10))[k:]])["aer"]
     hmm = [d.viterbi() for d in train_directions(en, fr, "hmm", 5, 5)]
     em = aer(sure, possible, [set(x) for x in symmetrize_corpus(hmm[0][k:], hmm[1][k:], "grow-diag-final-and")])["aer"]
     assert ours < em - 0.01, (ours, em)
