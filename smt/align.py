@@ -648,8 +648,8 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
 
     ``model="gibbs"``: the collapsed Gibbs sampler of :mod:`smt.gibbs` (HMM + fertility, its own
     schedule, chains seeded from ``seed``) aligns instead, symmetrised by ``posterior`` or by any
-    method above on its most probable links; ``models_out`` then still holds EM HMMs (5 + 5
-    iterations by agreement), as the sampler keeps no parameters to align new pairs with.
+    method above on its most probable links; ``models_out`` then still holds EM HMMs (trained with
+    the EM settings given), as the sampler keeps no parameters to align new pairs with.
     """
     if len(src_sents) != len(tgt_sents):
         raise UserError(f"{len(src_sents):,} source but {len(tgt_sents):,} target sentences")
@@ -671,7 +671,7 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
         if fertility_iterations:
             raise UserError("the Gibbs sampler has its own fertility stage: leave out fertility iterations")
         if models_out is not None:
-            s2t, t2s = train_directions(src_sents, tgt_sents, "hmm", 5, 5, p0, alpha, agreement)
+            s2t, t2s = train_directions(src_sents, tgt_sents, "hmm", iterations, ibm1_iterations, p0, alpha, agreement)
             AlignmentModel.save_params(models_out[0], s2t.params(keep_f=keep_src_words))
             AlignmentModel.save_params(models_out[1], t2s.params(keep_e=keep_src_words))
         lay_s2t, m_s2t, lay_t2s, m_t2s = gibbs.align_directions(src_sents, tgt_sents, seed=seed)

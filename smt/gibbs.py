@@ -105,20 +105,19 @@ def _neighbours(a, s, fo, m, l, j):
 
 
 @numba.njit(cache=True)
-def _move(lay, st, s, k, j, i, sign, jmax):
+def _move(lay, st, s, k, j, i, sign, jmax, prev, nxt):
     """Add (``sign = 1``) or remove (``-1``) the link ``a_j = i`` of pair ``k`` to chain ``s``'s counts;
-    on removal ``a_j`` becomes 0, on addition ``i``."""
+    on removal ``a_j`` becomes 0, on addition ``i``.  ``prev``, ``nxt``: :func:`_neighbours` of j."""
     e_tok, e_off, f_off, cell, cell_off = lay
     a, phi, c_pair, c_e, c_jump, c_jsum, c_fert, rng = st
     fo, eo = f_off[k], e_off[k]
-    m, l = f_off[k + 1] - fo, e_off[k + 1] - eo
+    l = e_off[k + 1] - eo
     ei = 0 if i == 0 else e_tok[eo + i - 1]
     c_pair[s, cell[cell_off[k] + j * (l + 1) + i]] += sign
     c_e[s, ei] += sign
     a[s, fo + j] = i if sign > 0 else 0
     if i == 0:
         return
-    prev, nxt = _neighbours(a, s, fo, m, l, j)
     c_jump[s, _bucket(i - prev, jmax)] += sign               # linked: prev -> i -> nxt
     c_jump[s, _bucket(nxt - i, jmax)] += sign
     c_jump[s, _bucket(nxt - prev, jmax)] -= sign             # unlinked (NULL): prev -> nxt
@@ -131,14 +130,14 @@ def _move(lay, st, s, k, j, i, sign, jmax):
 
 
 @numba.njit(cache=True)
-def _weights(lay, st, par, s, k, j, model, w):
-    """Unnormalised ``P(a_j = i | a⁻)`` for i = 0..l into ``w`` (link j removed); returns their sum."""
+def _weights(lay, st, par, s, k, j, model, w, prev, nxt):
+    """Unnormalised ``P(a_j = i | a⁻)`` for i = 0..l into ``w`` (link j removed; ``prev``, ``nxt``:
+    :func:`_neighbours` of j); returns their sum."""
     e_tok, e_off, f_off, cell, cell_off = lay
     a, phi, c_pair, c_e, c_jump, c_jsum, c_fert, rng = st
     p0, lex_alpha, jump_alpha, fert_alpha, n_f, jmax = par
-    fo, eo = f_off[k], e_off[k]
-    m, l = f_off[k + 1] - fo, e_off[k + 1] - eo
-    prev, nxt = _neighbours(a, s, fo, m, l, j)
+    eo = e_off[k]
+    l = e_off[k + 1] - eo
     jtot = c_jsum[s] + jump_alpha * (2 * jmax + 1)
     row = cell_off[k] + j * (l + 1)
     total = 0.0
@@ -179,7 +178,8 @@ def _init_chains(lay, st, jmax, start):
             c_jsum[s] += 1
             for j in range(m):
                 i = start[fo + j] if start[fo + j] >= 0 else min(int(_uniform(rng, s) * (l + 1)), l)
-                _move(lay, st, s, k, j, i, 1, jmax)
+                prev, nxt = _neighbours(a, s, fo, m, l, j)
+                _move(lay, st, s, k, j, i, 1, jmax, prev, nxt)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -196,9 +196,11 @@ def _sweep(lay, st, par, model, acc):
         w = np.empty(max_l + 1)
         for k in range(len(f_off) - 1):
             fo, l = f_off[k], e_off[k + 1] - e_off[k]
-            for j in range(f_off[k + 1] - fo):
-                _move(lay, st, s, k, j, a[s, fo + j], -1, jmax)
-                total = _weights(lay, st, par, s, k, j, model, w)
+            m = f_off[k + 1] - fo
+            for j in range(m):
+                prev, nxt = _neighbours(a, s, fo, m, l, j)      # the same without j and with it back
+                _move(lay, st, s, k, j, a[s, fo + j], -1, jmax, prev, nxt)
+                total = _weights(lay, st, par, s, k, j, model, w, prev, nxt)
                 u = _uniform(rng, s) * total
                 new, run = l, 0.0
                 for i in range(l + 1):
@@ -210,18 +212,20 @@ def _sweep(lay, st, par, model, acc):
                     row = cell_off[k] + j * (l + 1)
                     for i in range(l + 1):
                         acc[s, row + i] += w[i] / total
-                _move(lay, st, s, k, j, new, 1, jmax)
+                _move(lay, st, s, k, j, new, 1, jmax, prev, nxt)
 
 
 @numba.njit(cache=True)
 def _conditional(lay, st, par, s, k, j, model):
     """``P(a_j = i | a⁻)`` for i = 0..l, normalised; the state is left as it was."""
-    l = lay[1][k + 1] - lay[1][k]
-    old = st[0][s, lay[2][k] + j]
+    e_off, f_off, a = lay[1], lay[2], st[0]
+    l, m = e_off[k + 1] - e_off[k], f_off[k + 1] - f_off[k]
+    old = a[s, f_off[k] + j]
     w = np.empty(l + 1)
-    _move(lay, st, s, k, j, old, -1, par[5])
-    total = _weights(lay, st, par, s, k, j, model, w)
-    _move(lay, st, s, k, j, old, 1, par[5])
+    prev, nxt = _neighbours(a, s, f_off[k], m, l, j)
+    _move(lay, st, s, k, j, old, -1, par[5], prev, nxt)
+    total = _weights(lay, st, par, s, k, j, model, w, prev, nxt)
+    _move(lay, st, s, k, j, old, 1, par[5], prev, nxt)
     return w / total
 
 
@@ -247,7 +251,6 @@ class Layout:
         self.f_off = np.concatenate([[0], np.cumsum(self.m)])
         self.e_off = np.concatenate([[0], np.cumsum(self.l)])
         self.cell_off = np.concatenate([[0], np.cumsum(self.m * (self.l + 1))])
-        self.f_tok = np.concatenate(f_ids + [np.zeros(0, np.int64)]).astype(np.int32)
         self.e_tok = np.concatenate(e_ids + [np.zeros(0, np.int64)]).astype(np.int32)
         keys = [(np.concatenate([[0], e])[None, :] * self.n_f + f[:, None]).ravel() for f, e in zip(f_ids, e_ids)]
         uniq, cell = np.unique(np.concatenate(keys + [np.zeros(0, np.int64)]), return_inverse=True)
@@ -291,10 +294,10 @@ class GibbsAligner:
         self.c_jsum = np.zeros(S, np.int64)
         self.c_fert = np.zeros((S, lay.n_e, MAX_FERTILITY + 1), np.int32)
         if alignments is None:
-            start = np.full(len(lay.f_tok), -1, np.int32)
+            start = np.full(int(lay.f_off[-1]), -1, np.int32)
         else:
             start = np.concatenate([np.asarray(x, np.int32) for x in alignments] + [np.zeros(0, np.int32)])
-            if len(start) != len(lay.f_tok) or (start < 0).any() or (start > np.repeat(lay.l, lay.m)).any():
+            if len(start) != lay.f_off[-1] or (start < 0).any() or (start > np.repeat(lay.l, lay.m)).any():
                 raise ValueError("alignments must give every f_j a link in 0..l")
         _init_chains(self._lay(), self._st(), self.jmax, start)
 
