@@ -8,7 +8,8 @@
 # default: the profile's), TUNE_DEV (make smt: MERT on N sampled dev sentences, 0 = all; default: the profile's),
 # SMOOTHING (make smt: none | good-turing | kneser-ney phrase-table smoothing; default: the profile's), ALIGN (make smt:
 # hmm | gibbs word aligner, gibbs = smt/gibbs.py's sampler; default: the profile's), SYMMETRIZE (make smt: e.g.
-# grow-diag-final-and, or posterior with ALIGN=gibbs; default: the profile's).
+# grow-diag-final-and, or posterior with ALIGN=gibbs; default: the profile's), ALIGN_SHARDS (make smt: K, EM aligners
+# only: align over K slices of the corpus on disk, memory ~ corpus / K; default: the profile's, else 1).
 # Every target runs `setup` first; every stage is incremental (finished artifacts are reused).
 CORPUS  ?= bible
 SRC     ?=
@@ -43,7 +44,7 @@ data: setup ## prepare the corpus (NFC, Moses tokenise + truecase, clean) and pr
 	$(PY) -m data prepare $(CORPUS_ARGS)
 
 smt: setup ## phrase-based SMT: align, phrase table, KenLM, MERT, translate test -> runs/<corpus>/<src>-<tgt>/pbsmt
-	$(PY) -m smt train $(ARGS) $(if $(THREADS),--processes $(THREADS)) $(if $(REORDERING),--reordering $(REORDERING)) $(if $(POP_LIMIT),--pop-limit $(POP_LIMIT)) $(if $(FERTILITY),--fertility-iterations $(FERTILITY)) $(if $(UNKNOWN),--unknown-words $(UNKNOWN)) $(if $(MERT_ITERATIONS),--mert-iterations $(MERT_ITERATIONS)) $(if $(SMOOTHING),--phrase-smoothing $(SMOOTHING)) $(if $(TUNE_DEV),--tune-dev-size $(TUNE_DEV)) $(if $(ALIGN),--align-model $(ALIGN)) $(if $(SYMMETRIZE),--symmetrize $(SYMMETRIZE))
+	$(PY) -m smt train $(ARGS) $(if $(THREADS),--processes $(THREADS)) $(if $(REORDERING),--reordering $(REORDERING)) $(if $(POP_LIMIT),--pop-limit $(POP_LIMIT)) $(if $(FERTILITY),--fertility-iterations $(FERTILITY)) $(if $(UNKNOWN),--unknown-words $(UNKNOWN)) $(if $(MERT_ITERATIONS),--mert-iterations $(MERT_ITERATIONS)) $(if $(SMOOTHING),--phrase-smoothing $(SMOOTHING)) $(if $(TUNE_DEV),--tune-dev-size $(TUNE_DEV)) $(if $(ALIGN),--align-model $(ALIGN)) $(if $(SYMMETRIZE),--symmetrize $(SYMMETRIZE)) $(if $(ALIGN_SHARDS),--align-shards $(ALIGN_SHARDS))
 
 nmt: setup ## RNN NMT: rnnenc and rnnsearch -> runs/<corpus>/<src>-<tgt>/{rnnenc,rnnsearch}
 	$(PY) -m nmt train $(ARGS) --arch rnnenc $(if $(THREADS),--threads $(THREADS))

@@ -37,6 +37,8 @@ PROFILES: dict[str, dict] = {
             "iterations": 5,
             # optional "fertility_iterations": N refines the EM HMM with the fertility HMM
             # (smt/fertility.py; AER 0.145 -> 0.142 gdfa on the Hansards trial gold at N = 3)
+            # optional "align_shards": K (EM aligners only) trains over K slices of the corpus kept on
+            # disk (smt.align.ShardedEM: the same model, memory ~ corpus / K; README "PBSMT cost")
             "symmetrize": "posterior",
             "max_phrase_length": 7,
             "table_limit": 20,

@@ -40,8 +40,14 @@ import argparse
 import bisect
 import contextlib
 import math
+import multiprocessing as mp
+import pickle
 import sys
+import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -124,7 +130,7 @@ class AlignmentModel:
     """
 
     def __init__(self, f_sents: Sequence[Sequence[str]] | Encoded, e_sents: Sequence[Sequence[str]] | Encoded, *,
-                 p0: float = P0, alpha: float = ALPHA, desc: str = ""):
+                 p0: float = P0, alpha: float = ALPHA, desc: str = "", max_l: int | None = None):
         f = f_sents if isinstance(f_sents, Encoded) else encode(f_sents)
         e = e_sents if isinstance(e_sents, Encoded) else encode(e_sents)
         if len(f.lengths) != len(e.lengths):
@@ -142,7 +148,8 @@ class AlignmentModel:
         self.iterations_done: list[tuple[str, float]] = []
         # Brown et al.'s start: t(f|e) uniform, so the first E-step gives every position 1/(l+1).
         self.t = np.full(self.n_pairs, 1.0 / max(len(self.f_vocab), 1))
-        self.max_l = int(self.l.max()) if len(self.l) else 1
+        # max_l: a shard of a corpus (ShardedEM) takes the corpus's, so every shard shares the jump buckets.
+        self.max_l = max_l if max_l is not None else int(self.l.max()) if len(self.l) else 1
         # Relative-position (IBM2) and jump-width (HMM) counts, index offset max_l; start uniform.
         self.s = np.ones(2 * self.max_l + 1)
         self.c = np.ones(2 * self.max_l + 1)
@@ -326,8 +333,10 @@ class AlignmentModel:
         self.m_step()
         return loglik
 
-    def e_step(self, model: str) -> float:
-        """Posteriors of every cell into ``self.cell_post`` (and distortion counts); returns log P(f|e)."""
+    def e_step(self, model: str, bar=None) -> float:
+        """Posteriors of every cell into ``self.cell_post`` (and distortion counts); returns log P(f|e).
+
+        ``bar``: a progress bar to advance (ShardedEM's, over all shards) instead of one of its own."""
         if model not in MODELS:
             raise UserError(f"unknown model {model!r} (choose from {', '.join(MODELS)})")
         if self._cell_buffer is None:                          # reused: no page faults per iteration
@@ -336,9 +345,11 @@ class AlignmentModel:
         np.take(np.append(self.t, 1.0), self.pair, out=T, mode="clip")  # t(f_j|e_i) per cell; padding reads 1
         stats = {"s": np.zeros_like(self.s), "c": np.zeros_like(self.c)}
         loglik, n = 0.0, 1 + sum(step == model for step, _ in self.iterations_done)
-        bar = progress(total=int(sum(len(b.ids) for b in self.batches)), unit="sent",
-                       desc=f"{self.desc}{model} it {n}")
-        with bar:
+        own = bar is None
+        if own:
+            bar = progress(total=int(sum(len(b.ids) for b in self.batches)), unit="sent",
+                           desc=f"{self.desc}{model} it {n}")
+        with bar if own else contextlib.nullcontext():
             for b in self.batches:
                 E = self._cells(b, T)                          # view: posteriors overwrite t in place
                 if model == "ibm1":                            # padding cells sum to l+1: harmless
@@ -349,8 +360,8 @@ class AlignmentModel:
                     E[...], ll = self._posteriors(b, E, model, stats)
                     loglik += ll
                 bar.update(len(b.ids))
-            n_words = int(sum(int(b.mask.sum()) for b in self.batches))
-            bar.set_postfix(ppl=f"{math.exp(-loglik / max(n_words, 1)):.1f}")
+            if own:
+                bar.set_postfix(ppl=f"{math.exp(-loglik / max(self.n_words, 1)):.1f}")
         self._stats, self.model = stats, model
         self.iterations_done.append((model, loglik))
         return loglik
@@ -360,12 +371,21 @@ class AlignmentModel:
         """Flat per-cell posteriors of the last E-step (layout of ``self.pair``)."""
         return self._cell_buffer
 
-    def m_step(self) -> None:
-        """Re-estimate t (and IBM2's s / the HMM's c) from the counts of the last E-step."""
-        # Expected counts c(f|e) = sum of the posteriors of the cells holding (e, f); padding -> last bin.
-        counts = np.bincount(self.pair, weights=self._cell_buffer, minlength=self.n_pairs + 1)[:self.n_pairs]
-        self._m_step_t(counts)
-        stats = self._stats
+    @property
+    def n_words(self) -> int:
+        """f words taking part in training (the perplexity's denominator)."""
+        return int(sum(int(b.mask.sum()) for b in self.batches))
+
+    def expected_counts(self) -> np.ndarray:
+        """c(f|e) of the last E-step, per co-occurring pair: the sum of the posteriors of the cells
+        holding (e, f) (Brown et al. 1993, eq. 12); padding cells go to a last bin, dropped."""
+        return np.bincount(self.pair, weights=self._cell_buffer, minlength=self.n_pairs + 1)[:self.n_pairs]
+
+    def m_step(self, counts: np.ndarray | None = None, stats: dict | None = None) -> None:
+        """Re-estimate t (and IBM2's s / the HMM's c) from the counts of the last E-step, or from
+        ``counts`` and ``stats`` summed over shards (ShardedEM)."""
+        self._m_step_t(self.expected_counts() if counts is None else counts)
+        stats = self._stats if stats is None else stats
         if self.model == "ibm2":
             self.s = stats["s"] / max(stats["s"].sum(), 1e-300) + 1e-12
         elif self.model == "hmm":
@@ -447,6 +467,19 @@ class AlignmentModel:
             out[new - k:new + k + 1] = arr[old - k:old + k + 1]
             setattr(m, name, out)
         m.model = params["model"]
+        return m
+
+    @classmethod
+    def table(cls, f_vocab: dict, e_vocab: dict, keys: np.ndarray, max_l: int, p0: float, alpha: float) -> "AlignmentModel":
+        """A model without a corpus: the corpus-wide parameters of :class:`ShardedEM` over the
+        co-occurring pairs ``keys`` (``e · |V_f| + f``, e shifted by 1 for NULL), t uniform as at
+        the start of EM; its M-step takes counts summed over shards; :meth:`params` saves it."""
+        m = cls([], [], p0=p0, alpha=alpha, max_l=max_l)
+        m.f_vocab = f_vocab
+        m.e_vocab = {None: 0, **{w: k + 1 for w, k in e_vocab.items()}}
+        n_f = max(len(f_vocab), 1)
+        m.pair_e, m.pair_f, m.n_pairs = keys // n_f, keys % n_f, len(keys)
+        m.t = np.full(m.n_pairs, 1.0 / n_f)
         return m
 
     # ---------------------------------------------------------------- Viterbi
@@ -631,11 +664,178 @@ def train_directions(src_sents, tgt_sents, model: str = "hmm", iterations: int =
     return s2t, t2s
 
 
+def _rows(enc: Encoded, idx: np.ndarray) -> Encoded:
+    """Sentences ``idx`` of an encoded side, with the whole corpus's vocabulary (so that the
+    (e, f) pair keys ``e · |V_f| + f`` of every shard are corpus-wide keys)."""
+    lengths = enc.lengths[idx]
+    offsets = np.zeros(len(idx), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    gather = np.repeat(enc.offsets[idx] - offsets, lengths) + np.arange(int(lengths.sum()))
+    return Encoded(enc.ids[gather], offsets, lengths, enc.vocab)
+
+
+class ShardedEM:
+    """:func:`train_directions` as a map over ``shards`` slices of the corpus kept on disk and a
+    reduction of their expected counts — the same model and EM, with memory ∝ corpus / shards.
+
+    What an in-memory :class:`AlignmentModel` keeps for every cell (sentence × m × (l+1): ~32 bytes
+    per cell for the two directions and the agreement's link index, ~1.9 GB on the bible and ~35 GB
+    at 1M pairs of its length) is built once per shard and pickled to ``workdir``; each E-step loads
+    one shard at a time (both directions), sets its t-table from the corpus-wide one, computes the
+    posteriors (the agreement product included: it is local to a sentence pair) and adds the shard's
+    expected counts c(f|e) and jump / position counts into corpus-wide arrays; the M-step then
+    normalises them once (Brown et al. 1993, eq. 16).  The corpus-wide part is the encoded corpus
+    (8 bytes a token) and four numbers per distinct co-occurring (e, f) pair.
+
+    The result equals the in-memory training's up to the order of floating-point sums (t-tables
+    within 1e-9 relative, the same Viterbi links on the Hansards data: tests/test_align.py).  This is
+    the map/reduce that the README's plan runs on Dask or Spark when one machine is outgrown.
+    """
+
+    def __init__(self, src_sents, tgt_sents, shards: int, p0: float = P0, alpha: float = ALPHA,
+                 agreement: bool = True, workdir=None, jobs: int = 1):
+        if shards < 1 or jobs < 1:
+            raise UserError(f"alignment shards and jobs must be >= 1 (got {shards} shards, {jobs} jobs)")
+        self.jobs = jobs
+        src = src_sents if isinstance(src_sents, Encoded) else encode(src_sents)
+        tgt = tgt_sents if isinstance(tgt_sents, Encoded) else encode(tgt_sents)
+        n = len(src.lengths)
+        self.agreement, self.n_pairs_corpus = agreement, n
+        # Shards of pairs with similar lengths (sorted by m + l, then l): a batch (same l, similar m)
+        # then gathers as many pairs in a shard as in the whole corpus, so sharding costs few extra batches.
+        order = np.lexsort((tgt.lengths, src.lengths + tgt.lengths))
+        self.parts = np.array_split(order, min(shards, max(n, 1)))
+        self._tmp = tempfile.TemporaryDirectory(prefix="align-shards-", dir=workdir)
+        self._paths: list[str] = []
+        max_ls = (int(tgt.lengths.max(initial=1)), int(src.lengths.max(initial=1)))
+        keys: tuple[list, list] = ([], [])
+        self.n_words, self.n_live = [0, 0], 0     # f words per direction; pairs that take part in training
+        for k, part in enumerate(self.parts):
+            pair = (AlignmentModel(_rows(src, part), _rows(tgt, part), p0=p0, alpha=alpha, max_l=max_ls[0]),
+                    AlignmentModel(_rows(tgt, part), _rows(src, part), p0=p0, alpha=alpha, max_l=max_ls[1]))
+            links = _link_cells(*pair) if agreement else None
+            self.n_live += sum(len(b.ids) for b in pair[0].batches)
+            for d, m in enumerate(pair):
+                keys[d].append(m.pair_e * len(m.f_vocab) + m.pair_f)
+                self.n_words[d] += m.n_words
+                m.f_vocab = m.e_vocab = m._f = m._e = None     # the vocabularies stay here, once
+            path = f"{self._tmp.name}/shard-{k}.pkl"
+            with open(path, "wb") as fh:
+                pickle.dump((pair, links), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            self._paths.append(path)
+            del pair, links
+        # The corpus-wide tables: one AlignmentModel without cells per direction, over the union of
+        # the shards' co-occurring pairs; shard pair k is table pair keys.searchsorted(its key).
+        self.keys = [np.unique(np.concatenate(ks)) if ks else np.zeros(0, np.int64) for ks in keys]
+        self.tables = [AlignmentModel.table(f.vocab, e.vocab, self.keys[d], max_ls[d], p0, alpha)
+                       for d, (f, e) in enumerate(((src, tgt), (tgt, src)))]
+
+    def _load(self, k: int):
+        """Shard ``k``'s two models (corpus-wide parameters set), the agreement's link cells, and the
+        shard pairs' indices in the corpus-wide tables."""
+        with open(self._paths[k], "rb") as fh:
+            pair, links = pickle.load(fh)
+        index = []
+        for d, m in enumerate(pair):
+            table = self.tables[d]
+            g = np.searchsorted(self.keys[d], m.pair_e * len(table.f_vocab) + m.pair_f)
+            m.t, m.s, m.c, m.model = table.t[g], table.s, table.c, table.model
+            index.append(g)
+        return pair, links, index
+
+    def e_shard(self, k: int, step: str) -> tuple[list, list, list, list, int]:
+        """The E-step of both directions on shard ``k``: per direction the corpus-wide indices of its
+        pairs, their expected counts, the jump / position counts and the log-likelihood; and its
+        sentences that take part. Agreement (Liang et al. 2006) multiplies the link posteriors first."""
+        pair, links, index = self._load(k)
+        quiet = _NoBar()
+        loglik = [m.e_step(step, bar=quiet) for m in pair]
+        if links is not None:
+            q = pair[0].cell_post[links[0]] * pair[1].cell_post[links[1]]
+            pair[0].cell_post[links[0]] = q
+            pair[1].cell_post[links[1]] = q
+        counts = [m.expected_counts() for m in pair]
+        return index, counts, [m._stats for m in pair], loglik, sum(len(b.ids) for b in pair[0].batches)
+
+    def em_iteration(self, step: str) -> tuple[float, float]:
+        """One EM iteration of both directions over all shards (``jobs`` at a time in forked worker
+        processes; their counts are added in shard order, so the result does not depend on ``jobs``);
+        returns the two log-likelihoods."""
+        counts = [np.zeros(len(k)) for k in self.keys]
+        stats = [{"s": np.zeros_like(t.s), "c": np.zeros_like(t.c)} for t in self.tables]
+        loglik = [0.0, 0.0]
+        n = 1 + sum(s == step for s, _ in self.tables[0].iterations_done)
+        with progress(total=self.n_live, unit="sent", desc=f"both directions {step} it {n}") as bar:
+            for index, cs, st, ll, live in _map_em_shards(self, step):
+                for d in (0, 1):
+                    counts[d][index[d]] += cs[d]           # a shard's pairs are distinct: no add.at
+                    for key in ("s", "c"):
+                        stats[d][key] += st[d][key]
+                    loglik[d] += ll[d]
+                bar.update(live)
+            bar.set_postfix(ppl="/".join(f"{math.exp(-ll / max(w, 1)):.1f}" for ll, w in zip(loglik, self.n_words)))
+        for d, table in enumerate(self.tables):
+            table.model = step
+            table.m_step(counts[d], stats[d])
+            table.iterations_done.append((step, loglik[d]))
+        return loglik[0], loglik[1]
+
+    def train(self, steps: Sequence[str]) -> "ShardedEM":
+        with blas_threads(1):
+            for step in steps:
+                self.em_iteration(step)
+        return self
+
+    def viterbi(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Both directions' Viterbi alignments of every pair, as :meth:`AlignmentModel.viterbi`."""
+        out: tuple[list, list] = ([None] * self.n_pairs_corpus, [None] * self.n_pairs_corpus)
+        with blas_threads(1):
+            for k, part in enumerate(self.parts):
+                pair, _, _ = self._load(k)
+                for d, m in enumerate(pair):
+                    for k, a in zip(part.tolist(), m._viterbi_all(m.model)):
+                        out[d][k] = a
+        return out
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+#: The ShardedEM and step of the forked E-step workers (fork shares them: nothing is pickled but the results).
+_EM_SHARDING: dict = {}
+
+
+def _em_shard(k: int):
+    return _EM_SHARDING["em"].e_shard(k, _EM_SHARDING["step"])
+
+
+def _map_em_shards(em: ShardedEM, step: str):
+    """``e_shard(k, step)`` of every shard in order, ``em.jobs`` at a time in forked processes."""
+    if em.jobs == 1 or len(em.parts) == 1:
+        yield from (em.e_shard(k, step) for k in range(len(em.parts)))
+        return
+    _EM_SHARDING.update(em=em, step=step)
+    try:
+        with ProcessPoolExecutor(min(em.jobs, len(em.parts)), mp_context=mp.get_context("fork")) as pool:
+            try:
+                yield from pool.map(_em_shard, range(len(em.parts)))
+            except BrokenProcessPool:
+                raise UserError("an alignment-shard worker died (out of memory?): use more shards or fewer jobs") from None
+    finally:
+        _EM_SHARDING.clear()
+
+
 def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequence[str]], model: str = "hmm",
                  iterations: int = 5, ibm1_iterations: int = 5, symmetrize: str = "grow-diag-final-and",
                  p0: float = P0, alpha: float = ALPHA, agreement: bool = True, models_out=None,
                  keep_src_words: set[str] | None = None, fertility_iterations: int = 0,
-                 beta: float = fertility.BETA, seed: int = gibbs.SEED) -> list[list[tuple[int, int]]]:
+                 beta: float = fertility.BETA, seed: int = gibbs.SEED, shards: int = 1,
+                 workdir=None, jobs: int = 1) -> list[list[tuple[int, int]]]:
     """Word-align a tokenised corpus; returns per pair the sorted (source i, target j) links, 0-based.
 
     Both directions are trained (jointly by agreement unless ``agreement=False``, see
@@ -650,6 +850,10 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
     schedule, chains seeded from ``seed``) aligns instead, symmetrised by ``posterior`` or by any
     method above on its most probable links; ``models_out`` then still holds EM HMMs (trained with
     the EM settings given), as the sampler keeps no parameters to align new pairs with.
+
+    ``shards > 1`` (EM models only): train in that many slices of the corpus kept on disk, in a
+    temporary folder under ``workdir`` (:class:`ShardedEM`: the same model, memory ∝ corpus / shards),
+    ``jobs`` shards at a time in worker processes (the same result for any ``jobs``).
     """
     if len(src_sents) != len(tgt_sents):
         raise UserError(f"{len(src_sents):,} source but {len(tgt_sents):,} target sentences")
@@ -667,6 +871,11 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
         raise UserError(f"the fertility HMM refines the HMM: use model hmm, not {model!r}, with fertility iterations")
     if beta <= 0:
         raise UserError(f"the fertility smoothing beta must be > 0 (got {beta})")
+    if shards < 1:
+        raise UserError(f"alignment shards must be >= 1 (got {shards})")
+    if shards > 1 and (model == "gibbs" or fertility_iterations):
+        raise UserError("alignment shards are for the EM aligners (ibm1, ibm2, hmm) without fertility iterations: "
+                        "the sampler and the fertility HMM keep the whole corpus in memory")
     if model == "gibbs":
         if fertility_iterations:
             raise UserError("the Gibbs sampler has its own fertility stage: leave out fertility iterations")
@@ -678,6 +887,16 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
         if symmetrize == POSTERIOR:
             return gibbs.posterior_links(lay_s2t, m_s2t, lay_t2s, m_t2s)
         return symmetrize_corpus(gibbs.links(lay_s2t, m_s2t), gibbs.links(lay_t2s, m_t2s), symmetrize)
+    if shards > 1:
+        em = ShardedEM(src_sents, tgt_sents, shards, p0, alpha, agreement, workdir, jobs)
+        try:
+            a_s2t, a_t2s = em.train(schedule(model, iterations, ibm1_iterations)).viterbi()
+        finally:
+            em.close()
+        if models_out is not None:
+            AlignmentModel.save_params(models_out[0], em.tables[0].params(keep_f=keep_src_words))
+            AlignmentModel.save_params(models_out[1], em.tables[1].params(keep_e=keep_src_words))
+        return symmetrize_corpus(a_s2t, a_t2s, symmetrize)
     s2t, t2s = train_directions(src_sents, tgt_sents, model, iterations, ibm1_iterations, p0, alpha, agreement)
     if fertility_iterations:
         f_s2t, f_t2s = fertility.refine(s2t, t2s, fertility_iterations, beta, agreement)
@@ -744,6 +963,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--beta", type=float, default=fertility.BETA,
                         help="pseudo-occurrences of the corpus-wide fertility distribution in each "
                              f"word's n(phi | e) (default: {fertility.BETA})")
+    parser.add_argument("--shards", type=int, default=1, metavar="K",
+                        help="EM models: train over K slices of the corpus kept on disk, one in memory at a time "
+                             "(the same model; memory ~ corpus / K; for corpora past ~100k pairs); default: 1")
+    parser.add_argument("--jobs", type=int, default=1, metavar="J",
+                        help="with --shards: E-steps of J shards at once in worker processes (the same result; "
+                             "memory ~ J shards); default: 1")
     parser.add_argument("--out", help="write the alignment here (atomically) instead of stdout")
     args = parser.parse_args(argv)
     src_lines, tgt_lines = read_parallel(args.src, args.tgt)
@@ -753,7 +978,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.time()
     links = align_corpus(src, tgt, args.model, args.iterations, args.ibm1_iterations, args.symmetrize,
                          args.p0, args.alpha, agreement=not args.independent,
-                         fertility_iterations=args.fertility_iterations, beta=args.beta, seed=args.seed)
+                         fertility_iterations=args.fertility_iterations, beta=args.beta, seed=args.seed,
+                         shards=args.shards, workdir=Path(args.out).resolve().parent if args.out else None,
+                         jobs=args.jobs)
     lines = [to_pharaoh(x) for x in links]
     if args.out:
         write_lines(args.out, lines)

@@ -154,17 +154,20 @@ class Step:
 # Steps
 # ------------------------------------------------------------------------------------------
 
-def align_step(src: Path, tgt: Path, out: Path, cfg: dict, models=None, test_srcs=()) -> dict:
+def align_step(src: Path, tgt: Path, out: Path, cfg: dict, models=None, test_srcs=(), jobs: int = 1) -> dict:
     """Word-align the (lowercased) training pairs; write Pharaoh ``i-j`` (source-target). With
     ``models``, also save both trained directions (for forced alignment of the test sets' outputs,
-    compare/alignment.py), their t-tables cut to the words of the ``test_srcs`` files."""
+    compare/alignment.py), their t-tables cut to the words of the ``test_srcs`` files. ``jobs``: E-steps
+    of that many shards at once when ``cfg`` has ``align_shards``."""
     f = [line.lower().split() for line in read_lines(src)]
     e = [line.lower().split() for line in read_lines(tgt)]
     keep = {w for path in test_srcs for line in read_lines(path) for w in line.lower().split()}
+    out.parent.mkdir(parents=True, exist_ok=True)          # the shards' temporary folder goes there
     links = align_corpus(f, e, model=cfg["align_model"], iterations=cfg["iterations"],
                          ibm1_iterations=cfg["ibm1_iterations"], symmetrize=cfg["symmetrize"],
                          models_out=models, keep_src_words=keep if models else None,
-                         fertility_iterations=cfg.get("fertility_iterations") or 0)
+                         fertility_iterations=cfg.get("fertility_iterations") or 0,
+                         shards=cfg.get("align_shards", 1), workdir=out.parent, jobs=jobs)
     write_lines(out, (pharaoh.format(sorted(a)) for a in links))
     n_links = sum(len(a) for a in links)
     return {"sentences": len(links), "links": n_links,
@@ -237,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fertility-iterations", type=int, default=None, metavar="N",
                    help="refine the word alignment's HMM with N iterations of the fertility HMM (smt/fertility.py; "
                         "default: the profile's smt.fertility_iterations, else none)")
+    p.add_argument("--align-shards", type=int, default=None, metavar="K",
+                   help="EM aligners: train over K slices of the corpus kept on disk (smt.align.ShardedEM: the same "
+                        "model, alignment memory ~ corpus / K, for corpora past ~100k pairs); default: the profile's "
+                        "smt.align_shards, else 1")
     p.add_argument("--mert-iterations", type=int, default=None, metavar="N",
                    help="MERT rounds (decoder runs); default: the profile's smt.mert_iterations")
     p.add_argument("--tune-dev-size", type=int, default=None, metavar="N",
@@ -273,37 +280,31 @@ def main(argv=None) -> int:
     if (args.symmetrize or profile_smt["symmetrize"]) == POSTERIOR and aligner != "gibbs":
         raise UserError(f"--symmetrize {POSTERIOR} (the {args.profile} profile's with its gibbs aligner) needs the "
                         f"sampler's marginals: use --align-model gibbs, or give --symmetrize, e.g. grow-diag-final-and")
+    if args.align_shards is not None and args.align_shards < 1:
+        raise UserError(f"--align-shards must be >= 1 (got {args.align_shards})")
+    if (args.align_shards or 1) > 1 and (aligner == "gibbs" or args.fertility_iterations):
+        raise UserError("--align-shards is for the EM aligners without --fertility-iterations: add --align-model hmm "
+                        "--symmetrize grow-diag-final-and")
     if args.fertility_iterations and aligner == "gibbs":
         raise UserError("--fertility-iterations refines the EM HMM; the gibbs aligner has its own fertilities: "
                         "add --align-model hmm --symmetrize grow-diag-final-and")
     if not args.system or "/" in args.system or args.system.startswith("."):
         raise UserError(f"--system {args.system!r}: must be a plain folder name")
     p = prepared_from_args(args)
+    overrides = ("reordering", "pop_limit", "fertility_iterations", "mert_seed", "unknown_words", "mert_iterations",
+                 "phrase_smoothing", "tune_dev_size", "align_model", "symmetrize", "align_shards")
     with run_folder_lock(p.run_dir(args.system), "smt train"):
         run(p, profile=args.profile, train_size=args.train_size, system=args.system,
             processes=args.processes, restarts=args.restarts, tune=not args.no_tune, force=args.force,
-            weights_from=args.weights_from, reordering=args.reordering, pop_limit=args.pop_limit,
-            fertility_iterations=args.fertility_iterations, mert_seed=args.mert_seed,
-            unknown_words=args.unknown_words, mert_iterations=args.mert_iterations,
-            phrase_smoothing=args.phrase_smoothing, tune_dev_size=args.tune_dev_size,
-            align_model=args.align_model, symmetrize=args.symmetrize)
+            weights_from=args.weights_from, **{k: getattr(args, k) for k in overrides})
     return 0
 
 
-def run(p: Prepared, *, profile: str = "quick", train_size: int | None = None, system: str = "pbsmt",
-        processes: int = 2, restarts: int = MERT_RESTARTS, tune: bool = True, force: bool = False,
-        weights_from: str | None = None, reordering: str | None = None, pop_limit: int | None = None,
-        fertility_iterations: int | None = None, mert_seed: int | None = None,
-        unknown_words: str | None = None, mert_iterations: int | None = None,
-        phrase_smoothing: str | None = None, tune_dev_size: int | None = None,
-        align_model: str | None = None, symmetrize: str | None = None) -> dict:
-    """Run (or bring up to date) every step for the prepared corpus ``p``; returns scores.json."""
-    t = SMTTraining(p, profile=profile, train_size=train_size, system=system, processes=processes,
-                    restarts=restarts, tune=tune, force=force, weights_from=weights_from, reordering=reordering,
-                    pop_limit=pop_limit, fertility_iterations=fertility_iterations, mert_seed=mert_seed,
-                    unknown_words=unknown_words, mert_iterations=mert_iterations,
-                    phrase_smoothing=phrase_smoothing, tune_dev_size=tune_dev_size,
-                    align_model=align_model, symmetrize=symmetrize)
+def run(p: Prepared, **settings) -> dict:
+    """Run (or bring up to date) every step for the prepared corpus ``p``; returns scores.json.
+    ``settings``: :class:`SMTTraining`'s keywords (the profile, the run folder, overrides of the
+    profile's smt keys)."""
+    t = SMTTraining(p, **settings)
     t.align()
     t.phrases()
     t.lm()
@@ -318,13 +319,16 @@ class SMTTraining:
     paths, and what each step produced (``stamps``, ``results``). Each step of the module docstring is
     a method; :func:`run` calls them in order. The decoder is loaded once, when a step first needs it."""
 
-    def __init__(self, p: Prepared, *, profile: str, train_size: int | None, system: str, processes: int,
-                 restarts: int, tune: bool, force: bool, weights_from: str | None, reordering: str | None,
+    def __init__(self, p: Prepared, *, profile: str = "quick", train_size: int | None = None, system: str = "pbsmt",
+                 processes: int = 2, restarts: int = MERT_RESTARTS, tune: bool = True, force: bool = False,
+                 weights_from: str | None = None, reordering: str | None = None,
                  pop_limit: int | None = None, fertility_iterations: int | None = None,
                  mert_seed: int | None = None, unknown_words: str | None = None,
                  mert_iterations: int | None = None, phrase_smoothing: str | None = None,
                  tune_dev_size: int | None = None, align_model: str | None = None,
-                 symmetrize: str | None = None):
+                 symmetrize: str | None = None, align_shards: int | None = None):
+        """Every keyword after ``weights_from`` overrides the profile's smt key of that name (None: the
+        profile's), as ``smt train``'s options of the same names do."""
         cfg = get_profile(profile, "smt")
         if align_model is not None:
             cfg["align_model"] = align_model
@@ -344,6 +348,14 @@ class SMTTraining:
             cfg["mert_iterations"] = mert_iterations
         if fertility_iterations is not None:
             cfg["fertility_iterations"] = fertility_iterations
+        if align_shards is not None:
+            cfg["align_shards"] = align_shards
+        if cfg.get("align_shards", 1) < 1:
+            raise UserError(f"smt.align_shards must be >= 1 (got {cfg['align_shards']})")
+        if cfg.get("align_shards", 1) > 1 and (cfg["align_model"] == "gibbs" or cfg.get("fertility_iterations")):
+            raise UserError("--align-shards is for the EM aligners without --fertility-iterations: add --align-model hmm")
+        if cfg.get("align_shards") == 1:
+            cfg.pop("align_shards")        # in-memory runs record the settings they always had
         if reordering is not None:
             cfg["reordering"] = reordering
         if pop_limit is not None:
@@ -421,8 +433,9 @@ class SMTTraining:
     def align(self) -> None:
         p, cfg = self.p, self.cfg
         align_cfg = {k: cfg[k] for k in ("align_model", "iterations", "ibm1_iterations", "symmetrize")}
-        if cfg.get("fertility_iterations"):            # recorded only when set: older stamps stay valid
-            align_cfg["fertility_iterations"] = cfg["fertility_iterations"]
+        for key in ("fertility_iterations", "align_shards"):   # recorded only when set: older stamps stay valid
+            if cfg.get(key):
+                align_cfg[key] = cfg[key]
         if cfg["align_model"] == "gibbs":              # the sampler's own schedule and priors
             align_cfg = {"align_model": "gibbs", "symmetrize": cfg["symmetrize"], "seed": gibbs.SEED,
                          "samplers": gibbs.SAMPLERS, "p0": gibbs.P0, "lex_alpha": gibbs.LEX_ALPHA,
@@ -432,7 +445,8 @@ class SMTTraining:
         self._step("align", [self.align_path, *self.models],
                    {"src": self.train_src, "tgt": self.train_tgt, **{f"test{k}": f for k, f in enumerate(test_srcs)}},
                    {**align_cfg, "lowercase": True},
-                   lambda: align_step(self.train_src, self.train_tgt, self.align_path, cfg, self.models, test_srcs))
+                   lambda: align_step(self.train_src, self.train_tgt, self.align_path, cfg, self.models, test_srcs,
+                                      jobs=self.processes))
 
     # --- 2. phrase table (and, with lexicalised reordering, its reordering table) ----------
     def phrases(self) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from data.io import UserError
 from smt.aer import aer, aer_files, parse_pharaoh
 from smt.align import AlignmentModel, blas_threads, symmetrize, symmetrize_corpus, train_directions
 from tests.helpers import HANSARDS, hansards
@@ -338,3 +339,54 @@ def test_cli_fertility_iterations(tmp_path):
         assert r.returncode != 0 and "Traceback" not in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert not out.exists()
+
+
+@pytest.mark.parametrize("model, agreement", [("hmm", True), ("ibm2", False)])
+def test_sharded_em_equals_in_memory(model, agreement, tmp_path):
+    """EM over 3 shards on disk (ShardedEM) is the in-memory EM: on 800 Hansards pairs the corpus-wide
+    t-tables, jump / position counts and log-likelihoods agree to rounding (+ the 37 trial pairs), the Viterbi links and the
+    saved parameters are the same; nothing is left in the work folder."""
+    from smt.align import ShardedEM, schedule
+    en, fr = hansards(800)
+    s2t, t2s = train_directions(en, fr, model, 3, 3, agreement=agreement)
+    em = ShardedEM(en, fr, 3, agreement=agreement, workdir=tmp_path)
+    assert len(em.parts) == 3 and sorted(np.concatenate(em.parts).tolist()) == list(range(len(en)))
+    assert len(list(tmp_path.iterdir())) == 1                          # the shards' folder
+    em.train(schedule(model, 3, 3))
+    vit = em.viterbi()
+    for d, m in enumerate((s2t, t2s)):
+        table = em.tables[d]
+        keys = m.pair_e * len(m.f_vocab) + m.pair_f
+        order = np.argsort(keys)
+        np.testing.assert_array_equal(keys[order], em.keys[d])         # the same co-occurring pairs
+        np.testing.assert_allclose(table.t, m.t[order], rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(table.s, m.s, rtol=1e-9)
+        np.testing.assert_allclose(table.c, m.c, rtol=1e-9)
+        np.testing.assert_allclose([ll for _, ll in table.iterations_done], [ll for _, ll in m.iterations_done],
+                                   rtol=1e-10)
+        assert [a.tolist() for a in vit[d]] == [a.tolist() for a in m.viterbi()]
+        p1, p2 = table.params(), m.params()
+        assert sorted(zip(p1["e"].tolist(), p1["f"].tolist())) == sorted(zip(p2["e"].tolist(), p2["f"].tolist()))
+    jobs = ShardedEM(en, fr, 3, agreement=agreement, workdir=tmp_path, jobs=2).train(schedule(model, 3, 3))
+    for d in (0, 1):                                                   # shard counts added in order: exact
+        np.testing.assert_array_equal(jobs.tables[d].t, em.tables[d].t)
+    em.close()
+    jobs.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_align_corpus_shards(tmp_path):
+    """align_corpus(shards=K) gives the in-memory links (and saves models that align new pairs the
+    same); shards with the sampler or the fertility HMM, or below 1, are refused."""
+    from smt.align import align_corpus, forced_align
+    en, fr = hansards(300)
+    paths = [tmp_path / "a.s2t.npz", tmp_path / "a.t2s.npz"], [tmp_path / "b.s2t.npz", tmp_path / "b.t2s.npz"]
+    one = align_corpus(en, fr, "hmm", 2, 2, models_out=paths[0])
+    four = align_corpus(en, fr, "hmm", 2, 2, models_out=paths[1], shards=4, workdir=tmp_path, jobs=2)
+    assert one == four and sum(map(len, one)) > 0                     # 2 worker processes
+    saved = [[AlignmentModel.load_params(p) for p in ps] for ps in paths]
+    assert forced_align(*saved[0], en[:20], fr[:20]) == forced_align(*saved[1], en[:20], fr[:20]) == one[:20]
+    for kw, msg in [({"model": "gibbs", "symmetrize": "posterior"}, "EM aligners"),
+                    ({"fertility_iterations": 2}, "EM aligners"), ({"shards": 0}, ">= 1")]:
+        with pytest.raises(UserError, match=msg):
+            align_corpus(en[:5], fr[:5], **{"shards": 2, **kw})

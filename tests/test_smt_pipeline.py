@@ -341,3 +341,23 @@ def test_gibbs_aligner_option(tiny_run):
     assert len(links) == n_train and sum(bool(x.strip()) for x in links) > 0.9 * n_train
     assert stamp["info"]["sentences"] == n_train
     assert json.loads((d / "scores.json").read_text())["bleu"] > 0
+
+
+def test_align_shards_option(tiny_run):
+    """`--align-shards 3` aligns over shards on disk: the same links as the in-memory aligner of the
+    base run, the setting in the align stamp, no shard folder left; with the sampler, or below 1,
+    refused before anything is written."""
+    root, corpus, argv, run_dir = tiny_run
+    with _study_env(root):
+        for extra, msg in [(["--align-shards", "2", "--align-model", "gibbs", "--symmetrize", "posterior"], "EM aligners"),
+                           (["--align-shards", "0"], ">= 1")]:
+            with pytest.raises(UserError, match=msg):
+                pipeline.main([*argv, "--system", "bad-shards", *extra])
+        assert pipeline.main([*argv, "--system", "shards", "--align-shards", "3", "--no-tune"]) == 0
+    assert not (root / "runs" / "tiny" / "de-en" / "bad-shards").exists()
+    d = root / "runs" / "tiny" / "de-en" / "shards"
+    assert read_lines(d / "alignments" / "train.gdfa") == read_lines(run_dir / "alignments" / "train.gdfa")
+    stamp = json.loads((d / "alignments" / "align.stamp.json").read_text())
+    assert stamp["key"]["settings"]["align_shards"] == 3
+    assert "align_shards" not in json.loads((run_dir / "alignments" / "align.stamp.json").read_text())["key"]["settings"]
+    assert sorted(p.name for p in (d / "alignments").iterdir() if p.name.startswith("align-shards")) == []
