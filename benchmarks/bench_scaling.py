@@ -7,8 +7,9 @@ time and its *peak resident memory* (``ru_maxrss`` of the child, from ``os.wait4
 * ``align``   — the pipeline's align step with the quick profile's aligner (the Gibbs sampler of
   smt/gibbs.py + posterior symmetrisation);
 * ``align-em`` — IBM1 → HMM both ways by agreement + grow-diag-final-and, in memory;
-* ``align-em-sharded`` — the same EM over ``SHARDS`` shards kept on disk (``smt.align.ShardedEM``;
-  checked: the same links as ``align-em``);
+* ``align-em-sharded`` — the same EM over shards kept on disk (``smt.align.ShardedEM``), their number
+  grown with the corpus (⌈n / ``ALIGN_SHARD_PAIRS``⌉, so a shard's memory stays put and the curve is
+  the corpus-wide part's); checked: the same links as ``align-em``;
 * ``phrases`` — extraction + scoring + writing the phrase table (and the msd reordering table);
 * ``phrases-sharded`` — the same tables built in ``SHARDS`` streaming shards, one job
   (``build_phrase_table(shards=K)``; checked byte-identical to ``phrases``' tables);
@@ -40,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 CORPORA = {"bible": ("es", "en"), "multi30k": ("de", "en")}
 STAGES = ("align", "align-em", "align-em-sharded", "phrases", "phrases-sharded", "lm", "decode")
 SHARDS = 8
+ALIGN_SHARD_PAIRS = 2000
 FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 WORK = ROOT / "runs" / "bench" / "scaling"
 
@@ -62,7 +64,7 @@ def run_stage(stage: str, corpus: str, n: int) -> None:
         align_step(train_src, train_tgt, d / "train.gdfa", cfg)
     elif stage in ("align-em", "align-em-sharded"):
         em = {**cfg, "align_model": "hmm", "symmetrize": "grow-diag-final-and",
-              **({"align_shards": SHARDS} if stage == "align-em-sharded" else {})}
+              **({"align_shards": max(2, -(-n // ALIGN_SHARD_PAIRS))} if stage == "align-em-sharded" else {})}
         align_step(train_src, train_tgt, d / f"train.{stage}", em)
         other = d / ("train.align-em" if stage == "align-em-sharded" else "train.align-em-sharded")
         if other.is_file() and other.read_bytes() != (d / f"train.{stage}").read_bytes():
@@ -150,7 +152,8 @@ def main() -> int:
                         f"| {slope:,.1f} | {(m1 + slope * (1e6 - n1) / 1000) / 1024:,.1f} GB |")
     md = ["## PBSMT cost as the corpus grows\n",
           f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), one process per stage, "
-          f"one decoder process, {SHARDS} shards for phrases-sharded and align-em-sharded; time = the stage's own "
+          f"one decoder process, {SHARDS} shards for phrases-sharded, one per {ALIGN_SHARD_PAIRS:,} pairs for "
+          "align-em-sharded; time = the stage's own "
           "seconds, memory = the "
           "child's peak RSS.\n",
           "| corpus | pairs | stage | seconds | peak MB |", "|---|---:|---|---:|---:|", *rows, "",

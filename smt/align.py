@@ -45,6 +45,7 @@ import pickle
 import sys
 import tempfile
 import time
+from array import array
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -55,7 +56,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from data import pharaoh
-from data.io import MAX_TOKENS as IO_MAX_TOKENS, UserError, atomic_write, check_tokens, progress, read_parallel, write_lines
+from data.io import MAX_TOKENS as IO_MAX_TOKENS, UserError, atomic_write, check_tokens, iter_lines, progress, read_parallel, write_lines
 from smt import fertility, gibbs
 
 MODELS = ("ibm1", "ibm2", "hmm")
@@ -115,11 +116,34 @@ def encode(sents: Sequence[Sequence[str]], vocab: dict[str, int] | None = None) 
     return Encoded(ids, offsets, lengths, vocab)
 
 
+def encode_lines(path, lowercase: bool = True) -> "Encoded":
+    """A tokenised file read line by line straight into integer ids (lowercased, as the pipeline
+    aligns): the corpus's tokens are never all Python strings at once (~60 bytes each), only ids
+    (8 bytes). :class:`UserError` ``path:line`` for a sentence over ``MAX_TOKENS``, or an empty file."""
+    vocab: dict[str, int] = {}
+    ids, lengths = array("q"), array("q")
+    for n, line in enumerate(iter_lines(path), 1):
+        toks = line.lower().split() if lowercase else line.split()
+        if len(toks) > MAX_TOKENS:
+            raise UserError(f"{path}:{n}: sentence of {len(toks):,} tokens (limit {MAX_TOKENS:,}; split it)")
+        ids.extend([vocab.setdefault(w, len(vocab)) for w in toks])
+        lengths.append(len(toks))
+    if not lengths:
+        raise UserError(f"{path}: empty file")
+    lengths_np = np.frombuffer(lengths, dtype=np.int64).copy()
+    offsets = np.zeros(len(lengths_np), dtype=np.int64)
+    np.cumsum(lengths_np[:-1], out=offsets[1:])
+    return Encoded(np.frombuffer(ids, dtype=np.int64).copy(), offsets, lengths_np, vocab)
+
+
 class Encoded:
     __slots__ = ("ids", "offsets", "lengths", "vocab")
 
     def __init__(self, ids, offsets, lengths, vocab):
         self.ids, self.offsets, self.lengths, self.vocab = ids, offsets, lengths, vocab
+
+    def __len__(self) -> int:
+        return len(self.lengths)
 
 
 class AlignmentModel:
@@ -725,8 +749,16 @@ class ShardedEM:
             self._paths.append(path)
             del pair, links
         # The corpus-wide tables: one AlignmentModel without cells per direction, over the union of
-        # the shards' co-occurring pairs; shard pair k is table pair keys.searchsorted(its key).
-        self.keys = [np.unique(np.concatenate(ks)) if ks else np.zeros(0, np.int64) for ks in keys]
+        # the shards' co-occurring pairs (a hash factorisation, no sort); each shard's pairs' indices
+        # in it are saved beside the shard.
+        self.keys = []
+        for d, ks in enumerate(keys):
+            codes, uniq = _factorize(np.concatenate(ks) if ks else np.zeros(0, np.int64))
+            self.keys.append(uniq.astype(np.int64))
+            for k, g in enumerate(np.split(codes.astype(np.int32 if len(uniq) < 2**31 else np.int64),
+                                           np.cumsum([len(x) for x in ks])[:-1])):
+                np.save(f"{self._tmp.name}/index-{k}-{d}.npy", g)
+        del keys
         self.tables = [AlignmentModel.table(f.vocab, e.vocab, self.keys[d], max_ls[d], p0, alpha)
                        for d, (f, e) in enumerate(((src, tgt), (tgt, src)))]
 
@@ -738,7 +770,7 @@ class ShardedEM:
         index = []
         for d, m in enumerate(pair):
             table = self.tables[d]
-            g = np.searchsorted(self.keys[d], m.pair_e * len(table.f_vocab) + m.pair_f)
+            g = np.load(f"{self._tmp.name}/index-{k}-{d}.npy")
             m.t, m.s, m.c, m.model = table.t[g], table.s, table.c, table.model
             index.append(g)
         return pair, links, index
@@ -863,8 +895,12 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
         raise UserError(f"symmetrisation {POSTERIOR!r} needs the link marginals of the sampler: use model gibbs")
     if symmetrize not in SYMMETRIZE + (POSTERIOR,):
         raise UserError(f"unknown symmetrisation {symmetrize!r} (choose from {', '.join(SYMMETRIZE + (POSTERIOR,))})")
-    check_lengths(src_sents, "source")
-    check_lengths(tgt_sents, "target")
+    encoded = isinstance(src_sents, Encoded) or isinstance(tgt_sents, Encoded)
+    if encoded and shards == 1:
+        raise ValueError("encoded sides (encode_lines) are for the sharded EM only: give token lists")
+    if not encoded:                                            # encode_lines checked them as it read
+        check_lengths(src_sents, "source")
+        check_lengths(tgt_sents, "target")
     if fertility_iterations < 0:
         raise UserError(f"fertility iterations must be >= 0 (got {fertility_iterations})")
     if fertility_iterations and model != "hmm":

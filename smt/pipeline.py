@@ -50,7 +50,7 @@ from data.prepare import Prepared, add_corpus_args, prepared_from_args
 from data.profiles import SEED, get as get_profile, section_hash
 from evaluation.score import score, write_scores
 from smt import gibbs
-from smt.align import ALIGNERS, POSTERIOR, SYMMETRIZE, align_corpus
+from smt.align import ALIGNERS, POSTERIOR, SYMMETRIZE, align_corpus, encode_lines
 from smt.decode import Decoder
 from smt.lm import build_lm
 from smt.phrases import SMOOTHING, build_phrase_table, read_phrase_table
@@ -159,8 +159,13 @@ def align_step(src: Path, tgt: Path, out: Path, cfg: dict, models=None, test_src
     ``models``, also save both trained directions (for forced alignment of the test sets' outputs,
     compare/alignment.py), their t-tables cut to the words of the ``test_srcs`` files. ``jobs``: E-steps
     of that many shards at once when ``cfg`` has ``align_shards``."""
-    f = [line.lower().split() for line in read_lines(src)]
-    e = [line.lower().split() for line in read_lines(tgt)]
+    if cfg.get("align_shards", 1) > 1:   # ids read line by line: no Python string for every token (~60 B each)
+        f, e = encode_lines(src), encode_lines(tgt)
+        n_tgt_words = int(e.lengths.sum())
+    else:
+        f = [line.lower().split() for line in read_lines(src)]
+        e = [line.lower().split() for line in read_lines(tgt)]
+        n_tgt_words = sum(len(x) for x in e)
     keep = {w for path in test_srcs for line in read_lines(path) for w in line.lower().split()}
     out.parent.mkdir(parents=True, exist_ok=True)          # the shards' temporary folder goes there
     links = align_corpus(f, e, model=cfg["align_model"], iterations=cfg["iterations"],
@@ -171,7 +176,7 @@ def align_step(src: Path, tgt: Path, out: Path, cfg: dict, models=None, test_src
     write_lines(out, (pharaoh.format(sorted(a)) for a in links))
     n_links = sum(len(a) for a in links)
     return {"sentences": len(links), "links": n_links,
-            "links_per_target_word": round(n_links / max(1, sum(len(x) for x in e)), 4)}
+            "links_per_target_word": round(n_links / max(1, n_tgt_words), 4)}
 
 
 def word_alignment(source: list[str], hyp, table: dict | None) -> list[tuple[int, int]]:
