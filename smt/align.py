@@ -502,7 +502,8 @@ class AlignmentModel:
         m.f_vocab = f_vocab
         m.e_vocab = {None: 0, **{w: k + 1 for w, k in e_vocab.items()}}
         n_f = max(len(f_vocab), 1)
-        m.pair_e, m.pair_f, m.n_pairs = keys // n_f, keys % n_f, len(keys)
+        small = np.int32 if max(n_f, len(m.e_vocab)) < 2**31 else np.int64     # 8 bytes a pair, not 16
+        m.pair_e, m.pair_f, m.n_pairs = (keys // n_f).astype(small), (keys % n_f).astype(small), len(keys)
         m.t = np.full(m.n_pairs, 1.0 / n_f)
         return m
 
@@ -709,7 +710,8 @@ class ShardedEM:
     posteriors (the agreement product included: it is local to a sentence pair) and adds the shard's
     expected counts c(f|e) and jump / position counts into corpus-wide arrays; the M-step then
     normalises them once (Brown et al. 1993, eq. 16).  The corpus-wide part is the encoded corpus
-    (8 bytes a token) and four numbers per distinct co-occurring (e, f) pair.
+    (8 bytes a token) and, per distinct co-occurring (e, f) pair, its e and f ids (int32), t and its
+    expected count (float64): 24 bytes a pair and direction.
 
     The result equals the in-memory training's up to the order of floating-point sums (t-tables
     within 1e-9 relative, the same Viterbi links on the Hansards data: tests/test_align.py).  This is
@@ -751,16 +753,15 @@ class ShardedEM:
         # The corpus-wide tables: one AlignmentModel without cells per direction, over the union of
         # the shards' co-occurring pairs (a hash factorisation, no sort); each shard's pairs' indices
         # in it are saved beside the shard.
-        self.keys = []
-        for d, ks in enumerate(keys):
+        self.tables = []
+        for d, (ks, (f, e)) in enumerate(zip(keys, ((src, tgt), (tgt, src)))):
             codes, uniq = _factorize(np.concatenate(ks) if ks else np.zeros(0, np.int64))
-            self.keys.append(uniq.astype(np.int64))
             for k, g in enumerate(np.split(codes.astype(np.int32 if len(uniq) < 2**31 else np.int64),
                                            np.cumsum([len(x) for x in ks])[:-1])):
                 np.save(f"{self._tmp.name}/index-{k}-{d}.npy", g)
+            del codes
+            self.tables.append(AlignmentModel.table(f.vocab, e.vocab, uniq.astype(np.int64), max_ls[d], p0, alpha))
         del keys
-        self.tables = [AlignmentModel.table(f.vocab, e.vocab, self.keys[d], max_ls[d], p0, alpha)
-                       for d, (f, e) in enumerate(((src, tgt), (tgt, src)))]
 
     def _load(self, k: int):
         """Shard ``k``'s two models (corpus-wide parameters set), the agreement's link cells, and the
@@ -793,7 +794,7 @@ class ShardedEM:
         """One EM iteration of both directions over all shards (``jobs`` at a time in forked worker
         processes; their counts are added in shard order, so the result does not depend on ``jobs``);
         returns the two log-likelihoods."""
-        counts = [np.zeros(len(k)) for k in self.keys]
+        counts = [np.zeros(t.n_pairs) for t in self.tables]
         stats = [{"s": np.zeros_like(t.s), "c": np.zeros_like(t.c)} for t in self.tables]
         loglik = [0.0, 0.0]
         n = 1 + sum(s == step for s, _ in self.tables[0].iterations_done)
