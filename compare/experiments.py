@@ -311,6 +311,9 @@ SMT_SECONDS_PER_KPAIR = 4.5
 SMT_SECONDS_PER_TUNE_SENTENCE = 0.12
 #: the lexicalised reordering model's extra cost (orientations at extraction, 14 weights; bible: 526 s vs 475)
 SMT_MSD_FACTOR = 1.1
+#: the Gibbs sampler aligner's extra seconds per 1,000 pairs over the EM aligner's (bible align step:
+#: 175 s vs 38 s — the sampler, and the EM HMMs that forced alignment still needs)
+SMT_GIBBS_SECONDS_PER_KPAIR = 4.8
 REFERENCE_PEAK_FP32 = 106e9   # n = 512, one thread
 #: Seconds of each system's decoding analyses (quick profile: a 150-sentence sweep, 1,000
 #: out-of-domain sentences) on that machine.
@@ -341,6 +344,8 @@ def estimate(jobs: Sequence[Job], profile: str, train_total: int, threads: int, 
             if "--train-size" in job.args:
                 n = int(job.args[job.args.index("--train-size") + 1])
             secs = SMT_FIXED_SECONDS + SMT_SECONDS_PER_KPAIR * n / 1000
+            if smt_cfg["align_model"] == "gibbs":
+                secs += SMT_GIBBS_SECONDS_PER_KPAIR * n / 1000
             if "--weights-from" not in job.args:  # MERT
                 secs += SMT_SECONDS_PER_TUNE_SENTENCE * (smt_cfg.get("tune_dev_size") or 1000) * smt_cfg["mert_iterations"]
             if smt_cfg.get("reordering", "distance") != "distance":
