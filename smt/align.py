@@ -45,7 +45,6 @@ import pickle
 import sys
 import tempfile
 import time
-from array import array
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -56,8 +55,9 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from data import pharaoh
-from data.io import MAX_TOKENS as IO_MAX_TOKENS, UserError, atomic_write, check_tokens, iter_lines, progress, read_parallel, write_lines
+from data.io import MAX_TOKENS as IO_MAX_TOKENS, UserError, atomic_write, check_tokens, progress, read_parallel, write_lines
 from smt import fertility, gibbs
+from smt.corpus import Encoded, encode
 
 MODELS = ("ibm1", "ibm2", "hmm")
 #: Aligners of :func:`align_corpus`: the EM models, and the Gibbs sampler of smt/gibbs.py.
@@ -103,47 +103,6 @@ def _factorize(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(codes, uniques) with ``uniques[codes] == keys`` (pandas' hash table: no sort, unlike np.unique)."""
     codes, uniq = pd.factorize(keys, sort=False)
     return codes, np.asarray(uniq)
-
-
-def encode(sents: Sequence[Sequence[str]], vocab: dict[str, int] | None = None) -> "Encoded":
-    """Integer-encode a side of the corpus: (flat token ids, sentence offsets, lengths, vocab)."""
-    vocab = {} if vocab is None else vocab
-    lengths = np.fromiter((len(s) for s in sents), dtype=np.int64, count=len(sents))
-    ids = np.fromiter((vocab.setdefault(w, len(vocab)) for s in sents for w in s), dtype=np.int64,
-                      count=int(lengths.sum()))
-    offsets = np.zeros(len(sents), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    return Encoded(ids, offsets, lengths, vocab)
-
-
-def encode_lines(path, lowercase: bool = True) -> "Encoded":
-    """A tokenised file read line by line straight into integer ids (lowercased, as the pipeline
-    aligns): the corpus's tokens are never all Python strings at once (~60 bytes each), only ids
-    (8 bytes). :class:`UserError` ``path:line`` for a sentence over ``MAX_TOKENS``, or an empty file."""
-    vocab: dict[str, int] = {}
-    ids, lengths = array("q"), array("q")
-    for n, line in enumerate(iter_lines(path), 1):
-        toks = line.lower().split() if lowercase else line.split()
-        if len(toks) > MAX_TOKENS:
-            raise UserError(f"{path}:{n}: sentence of {len(toks):,} tokens (limit {MAX_TOKENS:,}; split it)")
-        ids.extend([vocab.setdefault(w, len(vocab)) for w in toks])
-        lengths.append(len(toks))
-    if not lengths:
-        raise UserError(f"{path}: empty file")
-    lengths_np = np.frombuffer(lengths, dtype=np.int64).copy()
-    offsets = np.zeros(len(lengths_np), dtype=np.int64)
-    np.cumsum(lengths_np[:-1], out=offsets[1:])
-    return Encoded(np.frombuffer(ids, dtype=np.int64).copy(), offsets, lengths_np, vocab)
-
-
-class Encoded:
-    __slots__ = ("ids", "offsets", "lengths", "vocab")
-
-    def __init__(self, ids, offsets, lengths, vocab):
-        self.ids, self.offsets, self.lengths, self.vocab = ids, offsets, lengths, vocab
-
-    def __len__(self) -> int:
-        return len(self.lengths)
 
 
 class AlignmentModel:

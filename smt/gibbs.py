@@ -45,6 +45,7 @@ import numba
 import numpy as np
 
 from data.io import progress
+from smt.corpus import Encoded, encode
 from smt.fertility import MAX_FERTILITY
 
 #: Dirichlet prior of each lexical distribution t(· | e): small, so the tables stay sparse.
@@ -234,28 +235,42 @@ class Layout:
     """One direction's corpus as flat arrays: ``f`` generated from ``e`` (``e`` id 0 = NULL).
 
     ``cell[cell_off[k] + j (l + 1) + i]`` is the index of the pair ``(e_i, f_j)`` (``i = 0`` NULL)
-    among the corpus's co-occurring pairs, so the lexical counts are one flat array.
+    among the corpus's co-occurring pairs, so the lexical counts are one flat array. The sides are
+    encoded as the EM aligners' (:func:`smt.corpus.encode`: ids in order of first occurrence).
     """
 
-    def __init__(self, f_sents: Sequence[Sequence[str]], e_sents: Sequence[Sequence[str]]):
-        if len(f_sents) != len(e_sents):
-            raise ValueError(f"{len(f_sents):,} f but {len(e_sents):,} e sentences")
-        f_vocab: dict[str, int] = {}
-        e_vocab: dict[str, int] = {}
-        f_ids = [np.array([f_vocab.setdefault(w, len(f_vocab)) for w in s], np.int64) for s in f_sents]
-        e_ids = [np.array([e_vocab.setdefault(w, len(e_vocab) + 1) for w in s], np.int64) for s in e_sents]
-        self.f_vocab, self.e_vocab = f_vocab, e_vocab                   # e ids from 1: 0 is NULL
-        self.n_f, self.n_e = len(f_vocab), len(e_vocab) + 1
-        self.m = np.array([len(s) for s in f_ids], np.int64)
-        self.l = np.array([len(s) for s in e_ids], np.int64)
+    def __init__(self, f_sents: Sequence[Sequence[str]] | Encoded, e_sents: Sequence[Sequence[str]] | Encoded):
+        f = f_sents if isinstance(f_sents, Encoded) else encode(f_sents)
+        e = e_sents if isinstance(e_sents, Encoded) else encode(e_sents)
+        if len(f) != len(e):
+            raise ValueError(f"{len(f):,} f but {len(e):,} e sentences")
+        self.f_vocab = f.vocab
+        self.e_vocab = {w: k + 1 for w, k in e.vocab.items()}           # e ids from 1: 0 is NULL
+        self.n_f, self.n_e = len(f.vocab), len(e.vocab) + 1
+        self.m, self.l = f.lengths, e.lengths
         self.f_off = np.concatenate([[0], np.cumsum(self.m)])
         self.e_off = np.concatenate([[0], np.cumsum(self.l)])
         self.cell_off = np.concatenate([[0], np.cumsum(self.m * (self.l + 1))])
-        self.e_tok = np.concatenate(e_ids + [np.zeros(0, np.int64)]).astype(np.int32)
-        keys = [(np.concatenate([[0], e])[None, :] * self.n_f + f[:, None]).ravel() for f, e in zip(f_ids, e_ids)]
-        uniq, cell = np.unique(np.concatenate(keys + [np.zeros(0, np.int64)]), return_inverse=True)
+        self.e_tok = (e.ids + 1).astype(np.int32)
+        keys = _cell_keys(f.ids, self.f_off, self.e_tok, self.e_off, self.cell_off, self.n_f)
+        uniq, cell = np.unique(keys, return_inverse=True)
         self.n_pairs = len(uniq)
         self.cell = cell.astype(np.int32)
+
+
+@numba.njit(cache=True)
+def _cell_keys(f_ids, f_off, e_tok, e_off, cell_off, n_f):
+    """``e_i · n_f + f_j`` of every cell, in :class:`Layout`'s order (per pair, j-major, i = 0 NULL)."""
+    keys = np.empty(cell_off[-1], np.int64)
+    for k in range(len(f_off) - 1):
+        p = cell_off[k]
+        for j in range(f_off[k], f_off[k + 1]):
+            keys[p] = f_ids[j]                                          # NULL: 0 · n_f + f_j
+            p += 1
+            for i in range(e_off[k], e_off[k + 1]):
+                keys[p] = np.int64(e_tok[i]) * n_f + f_ids[j]
+                p += 1
+    return keys
 
 
 class GibbsAligner:

@@ -50,7 +50,8 @@ from data.prepare import Prepared, add_corpus_args, prepared_from_args
 from data.profiles import SEED, get as get_profile, section_hash
 from evaluation.score import score, write_scores
 from smt import gibbs
-from smt.align import ALIGNERS, POSTERIOR, SYMMETRIZE, align_corpus, encode_lines
+from smt.align import ALIGNERS, POSTERIOR, SYMMETRIZE, align_corpus
+from smt.corpus import encode_lines
 from smt.decode import Decoder
 from smt.lm import build_lm
 from smt.phrases import SMOOTHING, build_phrase_table, read_phrase_table

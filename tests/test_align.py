@@ -396,7 +396,7 @@ def test_align_corpus_shards(tmp_path):
 def test_encode_lines(tmp_path):
     """encode_lines reads a file into the ids encode() gives its lowercased token lists; a sentence
     over the token limit or an empty file is one error naming the file (and the line)."""
-    from smt.align import MAX_TOKENS, encode, encode_lines
+    from smt.corpus import MAX_TOKENS, encode, encode_lines
     path = tmp_path / "f.txt"
     path.write_text("Das Haus\n\nein Haus ist KLEIN\n", encoding="utf-8")
     got, want = encode_lines(path), encode([["das", "haus"], [], ["ein", "haus", "ist", "klein"]])
