@@ -758,7 +758,7 @@ class ShardedEM:
         loglik = [0.0, 0.0]
         n = 1 + sum(s == step for s, _ in self.tables[0].iterations_done)
         with progress(total=self.n_live, unit="sent", desc=f"both directions {step} it {n}") as bar:
-            for index, cs, st, ll, live in _map_em_shards(self, step):
+            for index, cs, st, ll, live in _map_em_shards(self, "e_shard", step):
                 for d in (0, 1):
                     counts[d][index[d]] += cs[d]           # a shard's pairs are distinct: no add.at
                     for key in ("s", "c"):
@@ -782,12 +782,15 @@ class ShardedEM:
         """Both directions' Viterbi alignments of every pair, as :meth:`AlignmentModel.viterbi`."""
         out: tuple[list, list] = ([None] * self.n_pairs_corpus, [None] * self.n_pairs_corpus)
         with blas_threads(1):
-            for k, part in enumerate(self.parts):
-                pair, _, _ = self._load(k)
-                for d, m in enumerate(pair):
-                    for k, a in zip(part.tolist(), m._viterbi_all(m.model)):
+            for part, best in zip(self.parts, _map_em_shards(self, "viterbi_shard")):
+                for d in (0, 1):
+                    for k, a in zip(part.tolist(), best[d]):
                         out[d][k] = a
         return out
+
+    def viterbi_shard(self, k: int) -> list[list[np.ndarray]]:
+        """Both directions' Viterbi alignments of shard ``k``'s pairs, in the shard's order."""
+        return [m._viterbi_all(m.model) for m in self._load(k)[0]]
 
     def close(self) -> None:
         self._tmp.cleanup()
@@ -798,20 +801,20 @@ class _NoBar:
         pass
 
 
-#: The ShardedEM and step of the forked E-step workers (fork shares them: nothing is pickled but the results).
+#: The ShardedEM, method and arguments of the forked workers (fork shares them: only results are pickled).
 _EM_SHARDING: dict = {}
 
 
 def _em_shard(k: int):
-    return _EM_SHARDING["em"].e_shard(k, _EM_SHARDING["step"])
+    return getattr(_EM_SHARDING["em"], _EM_SHARDING["method"])(k, *_EM_SHARDING["args"])
 
 
-def _map_em_shards(em: ShardedEM, step: str):
-    """``e_shard(k, step)`` of every shard in order, ``em.jobs`` at a time in forked processes."""
+def _map_em_shards(em: ShardedEM, method: str, *args):
+    """``em.method(k, *args)`` of every shard k in order, ``em.jobs`` at a time in forked processes."""
     if em.jobs == 1 or len(em.parts) == 1:
-        yield from (em.e_shard(k, step) for k in range(len(em.parts)))
+        yield from (getattr(em, method)(k, *args) for k in range(len(em.parts)))
         return
-    _EM_SHARDING.update(em=em, step=step)
+    _EM_SHARDING.update(em=em, method=method, args=args)
     try:
         with ProcessPoolExecutor(min(em.jobs, len(em.parts)), mp_context=mp.get_context("fork")) as pool:
             try:
