@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_corpus_args(p)
     p.add_argument("--train-size", type=int, default=None, help="use a deterministic subset of N training pairs (default: all)")
     p.add_argument("--system", default="pbsmt", help="system name, the run folder (default: pbsmt)")
-    p.add_argument("--processes", type=int, default=2, help="decoder processes (default: 2)")
+    p.add_argument("--processes", type=int, default=2,
+                   help="decoder processes, and the alignment shards worked at once with --align-shards (default: 2)")
     p.add_argument("--restarts", type=int, default=MERT_RESTARTS, help=f"MERT random restarts per round (default: {MERT_RESTARTS})")
     p.add_argument("--no-tune", action="store_true", help="skip MERT: the tuned weights are the defaults")
     p.add_argument("--weights-from", metavar="SYSTEM", default=None,
