@@ -630,7 +630,8 @@ def train_directions(src_sents, tgt_sents, model: str = "hmm", iterations: int =
     On the Hansards trial set this cuts the HMM's AER by about a quarter (benchmarks/bench_align.py).
     """
     steps = schedule(model, iterations, ibm1_iterations)
-    src, tgt = encode(src_sents), encode(tgt_sents)
+    src = src_sents if isinstance(src_sents, Encoded) else encode(src_sents)
+    tgt = tgt_sents if isinstance(tgt_sents, Encoded) else encode(tgt_sents)
     s2t = AlignmentModel(src, tgt, p0=p0, alpha=alpha, desc="src2tgt ")
     t2s = AlignmentModel(tgt, src, p0=p0, alpha=alpha, desc="tgt2src ")
     if not agreement:
@@ -663,8 +664,8 @@ class ShardedEM:
     reduction of their expected counts — the same model and EM, with memory ∝ corpus / shards.
 
     What an in-memory :class:`AlignmentModel` keeps for every cell (sentence × m × (l+1): ~32 bytes
-    per cell for the two directions and the agreement's link index, ~1.9 GB on the bible and ~35 GB
-    at 1M pairs of its length) is built once per shard and pickled to ``workdir``; each E-step loads
+    per cell for the two directions and the agreement's link index; 2.0 GB on the bible, ~66 GB at
+    1M pairs of its length, README "The alignment step in shards") is built once per shard and pickled to ``workdir``; each E-step loads
     one shard at a time (both directions), sets its t-table from the corpus-wide one, computes the
     posteriors (the agreement product included: it is local to a sentence pair) and adds the shard's
     expected counts c(f|e) and jump / position counts into corpus-wide arrays; the M-step then
@@ -685,7 +686,7 @@ class ShardedEM:
         src = src_sents if isinstance(src_sents, Encoded) else encode(src_sents)
         tgt = tgt_sents if isinstance(tgt_sents, Encoded) else encode(tgt_sents)
         n = len(src.lengths)
-        self.agreement, self.n_pairs_corpus = agreement, n
+        self.n_pairs_corpus = n
         # Shards of pairs with similar lengths (sorted by m + l, then l): a batch (same l, similar m)
         # then gathers as many pairs in a shard as in the whole corpus, so sharding costs few extra batches.
         order = np.lexsort((tgt.lengths, src.lengths + tgt.lengths))
@@ -858,12 +859,9 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
         raise UserError(f"symmetrisation {POSTERIOR!r} needs the link marginals of the sampler: use model gibbs")
     if symmetrize not in SYMMETRIZE + (POSTERIOR,):
         raise UserError(f"unknown symmetrisation {symmetrize!r} (choose from {', '.join(SYMMETRIZE + (POSTERIOR,))})")
-    encoded = isinstance(src_sents, Encoded) or isinstance(tgt_sents, Encoded)
-    if encoded and shards == 1:
-        raise ValueError("encoded sides (encode_lines) are for the sharded EM only: give token lists")
-    if not encoded:                                            # encode_lines checked them as it read
-        check_lengths(src_sents, "source")
-        check_lengths(tgt_sents, "target")
+    for sents, name in ((src_sents, "source"), (tgt_sents, "target")):
+        if not isinstance(sents, Encoded):                     # encode_lines checked its file as it read
+            check_lengths(sents, name)
     if fertility_iterations < 0:
         raise UserError(f"fertility iterations must be >= 0 (got {fertility_iterations})")
     if fertility_iterations and model != "hmm":
@@ -879,9 +877,8 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
         if fertility_iterations:
             raise UserError("the Gibbs sampler has its own fertility stage: leave out fertility iterations")
         if models_out is not None:
-            s2t, t2s = train_directions(src_sents, tgt_sents, "hmm", iterations, ibm1_iterations, p0, alpha, agreement)
-            AlignmentModel.save_params(models_out[0], s2t.params(keep_f=keep_src_words))
-            AlignmentModel.save_params(models_out[1], t2s.params(keep_e=keep_src_words))
+            _save_models(models_out, train_directions(src_sents, tgt_sents, "hmm", iterations, ibm1_iterations,
+                                                      p0, alpha, agreement), keep_src_words)
         lay_s2t, m_s2t, lay_t2s, m_t2s = gibbs.align_directions(src_sents, tgt_sents, seed=seed)
         if symmetrize == POSTERIOR:
             return gibbs.posterior_links(lay_s2t, m_s2t, lay_t2s, m_t2s)
@@ -893,8 +890,7 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
         finally:
             em.close()
         if models_out is not None:
-            AlignmentModel.save_params(models_out[0], em.tables[0].params(keep_f=keep_src_words))
-            AlignmentModel.save_params(models_out[1], em.tables[1].params(keep_e=keep_src_words))
+            _save_models(models_out, em.tables, keep_src_words)
         return symmetrize_corpus(a_s2t, a_t2s, symmetrize)
     s2t, t2s = train_directions(src_sents, tgt_sents, model, iterations, ibm1_iterations, p0, alpha, agreement)
     if fertility_iterations:
@@ -903,9 +899,15 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
     else:
         a_s2t, a_t2s = s2t.viterbi(), t2s.viterbi()
     if models_out is not None:
-        AlignmentModel.save_params(models_out[0], s2t.params(keep_f=keep_src_words))
-        AlignmentModel.save_params(models_out[1], t2s.params(keep_e=keep_src_words))
+        _save_models(models_out, (s2t, t2s), keep_src_words)
     return symmetrize_corpus(a_s2t, a_t2s, symmetrize)
+
+
+def _save_models(paths, models, keep_src_words: set[str] | None) -> None:
+    """Both directions' parameters for forced alignment, t cut to the source words ``keep_src_words``
+    (the f side of src2tgt, the e side of tgt2src)."""
+    AlignmentModel.save_params(paths[0], models[0].params(keep_f=keep_src_words))
+    AlignmentModel.save_params(paths[1], models[1].params(keep_e=keep_src_words))
 
 
 def symmetrize_corpus(a_s2t: list[np.ndarray], a_t2s: list[np.ndarray], method: str) -> list[list[tuple[int, int]]]:

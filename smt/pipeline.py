@@ -160,13 +160,7 @@ def align_step(src: Path, tgt: Path, out: Path, cfg: dict, models=None, test_src
     ``models``, also save both trained directions (for forced alignment of the test sets' outputs,
     compare/alignment.py), their t-tables cut to the words of the ``test_srcs`` files. ``jobs``: E-steps
     of that many shards at once when ``cfg`` has ``align_shards``."""
-    if cfg.get("align_shards", 1) > 1:   # ids read line by line: no Python string for every token (~60 B each)
-        f, e = encode_lines(src), encode_lines(tgt)
-        n_tgt_words = int(e.lengths.sum())
-    else:
-        f = [line.lower().split() for line in read_lines(src)]
-        e = [line.lower().split() for line in read_lines(tgt)]
-        n_tgt_words = sum(len(x) for x in e)
+    f, e = encode_lines(src), encode_lines(tgt)   # ids read line by line: no Python string per token (~60 B)
     keep = {w for path in test_srcs for line in read_lines(path) for w in line.lower().split()}
     out.parent.mkdir(parents=True, exist_ok=True)          # the shards' temporary folder goes there
     links = align_corpus(f, e, model=cfg["align_model"], iterations=cfg["iterations"],
@@ -177,7 +171,7 @@ def align_step(src: Path, tgt: Path, out: Path, cfg: dict, models=None, test_src
     write_lines(out, (pharaoh.format(sorted(a)) for a in links))
     n_links = sum(len(a) for a in links)
     return {"sentences": len(links), "links": n_links,
-            "links_per_target_word": round(n_links / max(1, n_tgt_words), 4)}
+            "links_per_target_word": round(n_links / max(1, int(e.lengths.sum())), 4)}
 
 
 def word_alignment(source: list[str], hyp, table: dict | None) -> list[tuple[int, int]]:
