@@ -6,6 +6,9 @@ Layout of a prepared directory (all UTF-8, one sentence a line)::
     dev.<l>  test.<l>            tokenised + truecased, not cleaned (every line is kept)
     dev.ref.<tgt> test.ref.<tgt> raw references (NFC): what BLEU is computed against
     dev.raw.<l> test.raw.<l>     raw NFC text of both sides
+    select.*                     dev's *select* part (Prepared.dev_split; made on demand): what
+                                 settings are chosen on; the rest of dev (*tune*) is what MERT and
+                                 NMT early stopping fit on; test is never used to choose
     truecase.<l>                 truecasing models (trained on the training side only)
     train-n<N>.<l>               deterministic subsets for learning curves (made on demand)
     manifest.json                corpus hash, raw file hashes, settings, counts, drops, statistics
@@ -30,7 +33,7 @@ import numpy as np
 from data import corpus as corpus_mod
 from data import preprocess as pp
 from data.io import HelpFormatter, UserError, check_line_counts, check_tokens, no_progress, read_json, read_lines, umask, write_json, write_lines
-from data.profiles import PROFILES, SEED
+from data.profiles import DEV_SELECT_FRACTION, DEV_SPLIT, PROFILES, SEED
 
 #: Bump when preprocessing changes so that cached builds are redone.
 PREPARE_VERSION = 1
@@ -94,11 +97,41 @@ class Prepared:
                 write_lines(path, (lines[i] for i in keep))
         return out
 
+    def dev_split(self) -> tuple[list[int], list[int]]:
+        """Dev split once, with a seed, into a *tune* part and a *select* part (ascending indices).
+
+        ``tune`` is what a trainer fits inside its own run (MERT's weights, NMT's early stopping and
+        checkpoint choice); ``select`` is what people and benches choose between runs on (profile
+        settings, recipes, "keep this option"); test is decoded once per finished system and never
+        consulted to choose (``../shared/DESIGN.md``, "Evidence"). The split is a seeded permutation
+        of all of dev (never its first lines: the bible's dev runs from Genesis to Revelation):
+        ``floor(DEV_SELECT_FRACTION * n)`` sentences to select, the rest (at least one) to tune."""
+        return split_indices(self.manifest["counts"]["dev"])
+
     def dev_sample(self, n: int | None) -> list[int]:
-        """Indices of a seeded random sample of ``n`` dev sentences, in corpus order (all of dev when
-        ``n`` is ``None`` or too large). Never the first ``n`` lines: a corpus in document order (the
-        bible's dev runs from Genesis to Revelation) would be tuned and early-stopped on one part."""
-        return sample_indices(self.manifest["counts"]["dev"], n)
+        """Indices (into dev, ascending) of a seeded random sample of ``n`` sentences of dev's *tune*
+        part (:meth:`dev_split`; all of it when ``n`` is ``None`` or too large): what MERT tunes on and
+        what NMT early-stops on. Never the select part, never the first ``n`` lines."""
+        tune = self.dev_split()[0]
+        return [tune[i] for i in sample_indices(len(tune), n)]
+
+    def select_files(self) -> None:
+        """Write ``select.<src>``, ``select.<tgt>``, ``select.ref.<tgt>``, ``select.raw.<l>`` (dev's select
+        part, :meth:`dev_split`) beside dev once, so that ``"select"`` is a split like ``"test"`` for
+        every reader (``file``, ``ref``, ``raw``)."""
+        idx = self.dev_split()[1]
+        want = {self.file("select", "src"): self.file("dev", "src"), self.file("select", "tgt"): self.file("dev", "tgt"),
+                self.ref("select"): self.ref("dev"), self.raw("select", "src"): self.raw("dev", "src"),
+                self.raw("select", "tgt"): self.raw("dev", "tgt")}
+        for out, src in want.items():
+            if not out.is_file() and src.is_file():
+                lines = read_lines(src)
+                write_lines(out, (lines[i] for i in idx))
+
+    def split_info(self) -> dict:
+        """What ``scores.json`` records of the dev split."""
+        tune, select = self.dev_split()
+        return {"tune": len(tune), "select": len(select), **DEV_SPLIT}
 
     def postprocess(self, lines) -> list[str]:
         """Target-side tokenised, truecased lines → detokenised, recased text (for test.hyp)."""
@@ -114,6 +147,15 @@ class Prepared:
         d = self.runs_base() / system
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+
+def split_indices(total: int, fraction: float = DEV_SELECT_FRACTION, seed: int = SEED) -> tuple[list[int], list[int]]:
+    """``range(total)`` split by a seeded permutation into (tune, select), each ascending;
+    ``floor(fraction * total)`` go to select, the rest (at least one when ``total`` >= 1) to tune."""
+    order = list(range(total))
+    random.Random(seed).shuffle(order)
+    k = min(int(fraction * total), max(total - 1, 0))
+    return sorted(order[k:]), sorted(order[:k])
 
 
 def sample_indices(total: int, n: int | None, seed: int = SEED) -> list[int]:

@@ -24,6 +24,12 @@ from data.io import UserError
 
 SEED = 1234
 
+#: How dev is split into a *tune* part (MERT, NMT early stopping) and a *select* part (every choice of
+#: a profile or a bench): :meth:`data.prepare.Prepared.dev_split`. Part of :func:`section_hash`, so a
+#: change of the split retrains what it changes.
+DEV_SELECT_FRACTION = 0.5
+DEV_SPLIT = {"select_fraction": DEV_SELECT_FRACTION, "seed": SEED, "version": 1}
+
 PROFILES: dict[str, dict] = {
     "quick": {
         "smt": {
@@ -163,7 +169,8 @@ PROFILES: dict[str, dict] = {
 def section_hash(profile: str, section: str) -> str:
     """SHA-256 of one profile section's values: recorded by each trainer in ``scores.json``, so that
     ``make report`` knows a system is stale when the profile it was trained with has changed."""
-    return hashlib.sha256(json.dumps(get(profile, section), sort_keys=True).encode()).hexdigest()
+    values = {**get(profile, section), "__dev_split__": DEV_SPLIT}
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
 
 def get(profile: str, section: str | None = None) -> dict:

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evaluation.score import bleu, write_scores
+from evaluation.score import bleu, score, write_scores
 from data import profiles, runfolder
 from data.io import UserError, check_line_counts, atomic_write, progress, read_lines, read_tokenized, sha256_file, write_json, write_lines
 from nmt.bpe import BPE, merge_subwords
@@ -262,6 +262,9 @@ class TrainManager:
         self.dev_data = ParallelData.from_tokens([splits["dev"][0][i] for i in dev_idx], None, self.src_vocab)
         self.dev_refs = [dev_refs[i] for i in dev_idx]
         self.test_src = splits["test"][0]
+        select_idx = p.dev_split()[1]  # dev's select part: decoded once at the end, never trained or stopped on
+        self.select_src = [splits["dev"][0][i] for i in select_idx]
+        self.select_refs = [dev_refs[i] for i in select_idx]
 
     # -- model, optimiser, schedule (seeded) ----------------------------------------------------
     def _build_model(self) -> None:
@@ -485,6 +488,22 @@ class TrainManager:
             dist.barrier()
             dist.destroy_process_group()  # rank 0 decodes the test set alone
 
+    def _decode_select(self, best) -> dict | None:
+        """Dev's *select* part (``Prepared.dev_split``) with the best checkpoint, as the test set is
+        decoded: ``select.hyp`` and its scores — the figure recipes and settings are chosen on."""
+        if not self.select_src:
+            return None
+        cfg = self.cfg
+        self.p.select_files()  # select.* beside dev, for every reader of the select part
+        data = ParallelData.from_tokens(self.select_src, None, self.src_vocab)
+        hyps, _ = translate_data(best, data, beam=cfg.beam, device=self.dev, batch_sents=cfg.decode_batch,
+                                 length_penalty=cfg.length_penalty, desc="select")
+        units = [self.tgt_vocab.decode(h) for h in hyps]
+        toks = [self.to_words(h) for h in units] if self.to_words else units
+        out = self.p.postprocess([" ".join(h) for h in toks])
+        write_lines(self.run_dir / "select.hyp", out)
+        return {"sentences": len(out), "score": score(out, self.select_refs)}
+
     # -- test set: best checkpoint, beam search, post-processing, scores --------------------------
     def _test(self, t_start: float) -> None:
         cfg, run_dir, p, state = self.cfg, self.run_dir, self.p, self.state
@@ -505,6 +524,7 @@ class TrainManager:
         write_lines(run_dir / "test.unk_rate", ["side\tunk_rate", f"src\t{unk['test']['src']}",
                                                 f"ref\t{unk['test']['tgt']}", f"hyp\t{round(hyp_unk, 5)}"])
         _save_attention(run_dir / runfolder.ATTENTION, self.test_src, unit_hyps, atts)  # over the units the model saw
+        select = self._decode_select(best)
         settings = self.settings
         res = write_scores(
             run_dir, p.ref("test"), settings=settings, corpus=p.name, corpus_hash=p.manifest["hash"], arch=cfg.arch,
@@ -519,7 +539,7 @@ class TrainManager:
             tgt_vocab_size=len(self.tgt_vocab), unk_rates=unk, hyp_unk_rate=round(hyp_unk, 5), device=str(self.dev),
             train_precision=self.precision, torch_version=torch.__version__,
             n_params=sum(x.numel() for x in self.model.parameters()), wall_seconds=round(time.time() - t_start, 1),
-            artifacts=artifact_stamps(run_dir))
+            dev_split=p.split_info(), select=select, artifacts=artifact_stamps(run_dir))
         print(f"{run_dir}: test BLEU {res['bleu']} chrF {res['chrf']} (best dev BLEU {state['best_dev_bleu']:.2f} at "
               f"step {state['best_step']}, {state['step']} steps, {state['train_seconds']:.0f} s training, "
               f"{res['decode_sents_per_s']} sent/s beam {cfg.beam})")

@@ -518,6 +518,7 @@ class SMTTraining:
                     "dev_ref_raw": p.ref("dev"), **({"weights_from": self.source_weights} if self.source_weights else {})},
                    {**self.decode_cfg, "tune": self.settings["tune"], "tune_dev_size": cfg["tune_dev_size"],
                     "tune_dev_sample": "seeded random" if cfg["tune_dev_size"] else "all", "nbest": cfg["nbest"],
+                    "dev_split": p.split_info(),
                     "mert_iterations": cfg["mert_iterations"], "restarts": self.restarts, "seed": self.mert_seed,
                     "nonnegative": sorted(set(self.features) & NONNEGATIVE)},
                    self._mert if self.do_tune else self._copy_weights, stamp_dir=self.out)
@@ -584,13 +585,22 @@ class SMTTraining:
         variants = ([("default", self.default_w, None)] if self.do_tune else []) + [("tuned", self.tuned, self.weights_path)]
         for which, w, wfile in variants:
             self._decode_test_with(which, w, wfile)
+        self.decode_select()
+
+    def decode_select(self) -> None:
+        """Dev's *select* part (``Prepared.dev_split``) with the tuned weights: ``select.tuned.{tok,hyp}``
+        and ``bleu_select_tuned`` in scores.json — the figure settings are chosen on (never test)."""
+        self.p.select_files()
+        if self.p.split_info()["select"]:
+            self._decode_test_with("tuned", self.tuned, self.weights_path, split="select")
 
     def _decode_test_with(self, which: str, w, wfile: Path | None, split: str = "test") -> None:
         out, p = self.out, self.p
         # the tuned system's outputs are the run folder's (data/runfolder.py); the default weights' beside them
-        tok_path = out / runfolder.TEST_TOK if which == "tuned" else out / f"{split}.{which}.tok"
-        hyp_path = out / runfolder.TEST_HYP if which == "tuned" else out / f"{split}.{which}.hyp"
-        with_alignment = which == "tuned"        # the report's SMT word alignment: of the system's output
+        system_output = which == "tuned" and split == "test"
+        tok_path = out / runfolder.TEST_TOK if system_output else out / f"{split}.{which}.tok"
+        hyp_path = out / runfolder.TEST_HYP if system_output else out / f"{split}.{which}.hyp"
+        with_alignment = system_output           # the report's SMT word alignment: of the system's output
         artifacts = [tok_path, hyp_path] + ([out / "test.align"] if with_alignment else [])
         inputs = {**self.model_inputs, "src": p.file(split, "src"), "ref": p.ref(split)}
         if wfile is not None:
@@ -639,7 +649,8 @@ class SMTTraining:
             "train_seconds": round(sum(step_seconds[k] for k in ("align", "phrases", "lm", "tune")), 2),
             "decode_seconds": test_tuned["decode_seconds"], "decode_sents_per_s": test_tuned["decode_sents_per_s"],
             "tune_dev_sentences": self.n_tune, "dev_sentences": results["dev_tuned"]["sentences"],
-            "dev_bleu_on": "the tuning sentences (a seeded random sample of tune_dev_size dev sentences)",
+            "dev_bleu_on": "the tuning sentences (a seeded random sample of tune_dev_size sentences of dev's tune part)",
+            "dev_split": p.split_info(),
             "weights": {"features": self.features, "default": [float(x) for x in self.default_w],
                         "tuned": [float(x) for x in self.tuned]},
             "mert": {k: stamps["tune"]["info"].get(k) for k in ("stop", "iterations_run", "best_dev_bleu_tokenised", "seed")},

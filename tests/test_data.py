@@ -139,3 +139,16 @@ def test_dev_sample_is_seeded_and_spread_over_dev():
     with pytest.raises(UserError):
         sample_indices(20, 0)
 
+
+
+def test_dev_split_tune_and_select_are_disjoint_seeded_and_spread():
+    """Dev is split once into tune (MERT, early stopping) and select (choices): disjoint, covering,
+    seeded, not the first lines; the tune samples never touch the select part."""
+    from data.prepare import split_indices
+    tune, select = split_indices(981)
+    assert len(select) == 490 and len(tune) == 491
+    assert sorted(tune + select) == list(range(981)) and not set(tune) & set(select)
+    assert (tune, select) == split_indices(981) and split_indices(981, seed=7) != (tune, select)
+    assert select != list(range(490)) and min(select) < 50 and max(select) > 930   # spread over dev
+    assert split_indices(1) == ([0], [])
+    assert len(split_indices(2)[0]) == 1 and len(split_indices(2)[1]) == 1

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from data.io import UserError, read_lines, write_lines
+from evaluation.score import bleu
 from nmt.data import ParallelData, make_batches, padded_size, shard
 from nmt.vocab import BOS, EOS, PAD, UNK, Vocab, build_vocab, unk_rate
 from tests.helpers import ROOT, make_tiny_corpus
@@ -154,6 +155,10 @@ def test_artifacts_and_checkpoint_contract(trained):
     assert scores["steps"] == 10 and scores["seed"] == 1234 and scores["n"] == 30 and scores["train_size"] == 200
     assert scores["train_config"] == ckpt["train_config"] == scores["settings"]["train_config"]
     assert len(read_lines(b / "test.hyp", allow_empty_lines=True)) == 30
+    # dev's select part decoded once with the best checkpoint (what choices are made on), scored as test is
+    assert scores["dev_split"]["select"] == scores["select"]["sentences"] == 15
+    select_hyps = read_lines(b / "select.hyp", allow_empty_lines=True)
+    assert scores["select"]["score"]["bleu"] == pytest.approx(bleu(select_hyps, read_lines(p.ref("select"))).score, abs=0.01)
     # vocab.json's UNK rates are those of the saved vocabularies on the prepared files
     vj = json.loads((b / "vocab.json").read_text())
     v_tgt = Vocab.load(b / "vocab.tgt.txt")

@@ -53,8 +53,14 @@ def test_pipeline_tiny_end_to_end_and_incremental(tiny_run, capsys):
     scores = json.loads((run_dir / "scores.json").read_text())
     assert scores["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
     assert scores["bleu"] == pytest.approx(bleu(hyps, refs).score, abs=0.01)
-    for key in ("bleu_dev_default", "bleu_dev_tuned", "bleu_test_default", "bleu_test_tuned"):
-        assert "tok:13a" in scores[key]["bleu_signature"] and scores[key]["n"] == 30
+    # dev (30 sentences) is split by a seed into a tune part (MERT) and a select part (choices)
+    assert scores["dev_split"]["tune"] == 15 and scores["dev_split"]["select"] == 15
+    for key, n in (("bleu_dev_default", 15), ("bleu_dev_tuned", 15), ("bleu_select_tuned", 15),
+                   ("bleu_test_default", 30), ("bleu_test_tuned", 30)):
+        assert "tok:13a" in scores[key]["bleu_signature"] and scores[key]["n"] == n, key
+    select_hyps = read_lines(run_dir / "select.tuned.hyp")
+    select_refs = read_lines(isolated / "build" / "tiny" / "de-en" / "select.ref.en")
+    assert scores["bleu_select_tuned"]["bleu"] == pytest.approx(bleu(select_hyps, select_refs).score, abs=0.01)
     assert scores["bleu_test_tuned"]["bleu"] == scores["bleu"]
     assert scores["corpus"] == "tiny" and scores["seed"] == 1234 and scores["train_size"] > 150
     assert len(scores["corpus_hash"]) == 64 and scores["profile"] == "tiny"
