@@ -140,3 +140,19 @@ def test_gap_growth_growing_and_constant(real_refs):
     assert gs.n_runs == 3 and gs.difference > 15 and gs.p_value < 0.01
     with pytest.raises(UserError, match="share sentences"):
         V.gap_growth(sa, sb, short, short)
+
+
+def test_claim_wording_says_what_was_tested(real_refs):
+    from compare import claims
+    short, long_ = _split(real_refs)
+    g = V.GapGrowth(2.1, 9.8, 7.7, 4.1, 11.2, 0.002, 80, 80, 1, 1000)
+    text = claims.gap_growth_sentence("rnnsearch", "rnnenc", g, "1-10", "41+", p_holm=0.01)
+    assert text.startswith("rnnsearch − rnnenc gap grows: 2.1 (1-10 tokens, 80 sentences) to 9.8 (41+ tokens, 80)")
+    assert "difference 7.7 BLEU, 95% CI [4.1, 11.2], one-sided bootstrap" in text and "p = 0.002 (Holm-adjusted 0.01)" in text
+    assert "does not grow significantly" in claims.gap_growth_sentence("a", "b", g, "1-10", "41+", p_holm=0.2)
+    ar = V.RandomizationResult(21.0, 9.0, 12.0, 1 / 1001, 300, 3, 1000, "mean")
+    t = claims.seed_difference_sentence("rnnsearch", "rnnenc", ar, V.SeedBootstrap(12.0, 11.3, 13.1, 300, 3, 1000), 0.004)
+    assert "mean of 3 seeds each" in t and "over sentences and seeds" in t and "≤ 0.001" in t
+    assert "[11.30, 13.10]" in t and t.endswith(": significant.")
+    assert claims.mean_sd(V.seed_summary([1.0, 2.0, 3.0, 4.0])) == "2.50 ± 1.29 (n = 4 seeds)"
+    assert claims.mean_sd(V.seed_summary([36.87])) == "36.87 (1 run, no seed variance measured)"
