@@ -29,6 +29,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from data.io import UserError, read_lines
+from data.prepare import add_corpus_args, prepared_from_args
 from evaluation.score import bleu_from_stats
 
 #: n-gram order of the check (the issue's 6-gram check)
@@ -131,8 +132,6 @@ def bleu_without(stats, keep: np.ndarray) -> float:
 
 
 def main(argv=None) -> int:
-    from data.prepare import add_corpus_args, prepared_from_args
-
     ap = argparse.ArgumentParser(prog="python -m compare overlap",
                                  description="Share of each test sentence's n-grams found in the training side "
                                              "of a prepared corpus (prepares it if needed).")
