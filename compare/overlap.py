@@ -131,6 +131,13 @@ def bleu_without(stats, keep: np.ndarray) -> float:
     return float(bleu_from_stats(s[:, keep].sum(1)).mean())
 
 
+def bleu_table(o: Overlap, stats_by_system) -> dict[str, tuple[float, float]]:
+    """System → (BLEU on all test sentences, BLEU without the overlapping ones); statistics
+    ``[n, 10]`` or ``[S, n, 10]`` (mean over runs). The input of :func:`compare.claims.overlap_sentence`."""
+    keep = o.keep_mask()
+    return {name: (bleu_without(st, np.ones_like(keep)), bleu_without(st, keep)) for name, st in stats_by_system.items()}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m compare overlap",
                                  description="Share of each test sentence's n-grams found in the training side "

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from compare import claims
-from compare.overlap import bleu_without, coverage
+from compare.overlap import bleu_table, bleu_without, coverage
 from data.io import UserError
 from evaluation.score import bleu_from_stats, sentence_stats
 
@@ -43,6 +43,8 @@ def test_bleu_without_is_bleu_of_the_rest():
     with pytest.raises(UserError, match="overlap mask"):
         bleu_without(st, keep[:3])
     o = coverage([h.split() for h in hyps], [r.split() for r in refs])
+    table = bleu_table(o, {"sys": st})
+    assert table["sys"] == (pytest.approx(float(bleu_from_stats(st.sum(0)))), pytest.approx(bleu_without(st, o.keep_mask())))
     text = claims.overlap_sentence(o, {"pbsmt": (40.0, 38.5)})
     assert text.startswith("1 of 4 test sentences (25.0%) have ≥ 80% of their source 6-grams")
     assert "pbsmt 40.0 → 38.5" in text
