@@ -5,6 +5,7 @@ COMMANDS = {
     "report": ("report", "train what is missing, then write report/<corpus>-<src>-<tgt>/index.html + results.csv"),
     "experiments": ("experiments", "only train the systems the report needs (no report)"),
     "analyse": ("analyses", "the beam/stack sweep and out-of-domain translations of one trained system (cached)"),
+    "overlap": ("overlap", "test-train overlap: share of each test sentence's 6-grams found in train"),
     "score": ("evaluation.score", "score a detokenised hypothesis file: --hyp F --ref F (prints JSON)"),
 }
 
