@@ -25,6 +25,7 @@ this profile (``--recheck`` runs every stage CLI anyway and lets it decide).
 from __future__ import annotations
 
 import argparse
+import math
 import json
 import os
 import subprocess
@@ -101,13 +102,36 @@ def plan(corpus: str, src: str, tgt: str, profile: str, train_total: int) -> lis
                                                        "--system", f"rnnsearch-v{k}"], "vocab", max_steps=steps))
     sizes = train_sizes(train_total, rep["train_fractions"])
     for n in sizes:
-        jobs.append(Job(f"rnnsearch-n{n}", "nmt", [*common, "--arch", "rnnsearch", "--train-size", str(n),
-                                                   "--system", f"rnnsearch-n{n}"], "learning", max_steps=steps))
+        # the same number of epochs as the full system (report.learning_budget "epochs"): a shared update
+        # count would give the small subsets many more epochs and flatten the curve by the budget alone;
+        # "patience": the profile's own budget (early stopping decides)
+        n_steps = learning_steps(steps, n, train_total, rep.get("learning_budget", "epochs"))
+        budget = ["--max-steps", str(n_steps)] if n_steps != steps else []
+        jobs.append(Job(f"rnnsearch-n{n}", "nmt", [*common, "--arch", "rnnsearch", "--train-size", str(n), *budget,
+                                                   "--system", f"rnnsearch-n{n}"], "learning", max_steps=n_steps))
     for n in sizes:
         # learning-curve points reuse the weights MERT found for the full system (no re-tuning)
         jobs.append(Job(f"pbsmt-n{n}", "smt", [*common, "--train-size", str(n), "--system", f"pbsmt-n{n}",
                                                "--weights-from", "pbsmt"], "learning", after=("pbsmt",)))
+    # seed replicas of the main systems (report.seeds): MERT's seed for PBSMT, weights/data order/dropout
+    # for NMT; the page gives mean ± sd over the main system and its replicas
+    for seed in rep.get("seeds", []):
+        jobs.append(Job(f"pbsmt-s{seed}", "smt", [*common, "--mert-seed", str(seed), "--system", f"pbsmt-s{seed}"],
+                        "seeds"))
+        for j in main_nmt:
+            jobs.append(Job(f"{j.system}-s{seed}", "nmt", [*j.args, "--seed", str(seed), "--system", f"{j.system}-s{seed}"],
+                            "seeds", max_steps=j.max_steps))
     return jobs
+
+
+def learning_steps(steps: int | None, n: int, total: int, budget: str) -> int | None:
+    """The update budget of a learning-curve point on ``n`` of ``total`` pairs: ``epochs`` = as many
+    epochs as the full system's ``steps`` updates give it (at least 1 update); ``patience`` = ``steps``."""
+    if budget not in ("epochs", "patience"):
+        raise UserError(f"report.learning_budget must be epochs or patience (got {budget!r})")
+    if steps is None or budget == "patience":
+        return steps
+    return max(1, math.ceil(steps * n / max(total, 1)))
 
 
 def analysis_jobs(p, base: Path, corpus: str, profile: str) -> list[Job]:

@@ -431,3 +431,25 @@ def test_findings_claim_attention_only_when_the_lead_grows_with_length():
     text = " ".join(findings(pd.DataFrame(rows, columns=SIG_COLUMNS), buckets))
     assert "Attention helps most" not in text and "grows from +1.00 BLEU (1-20 tokens) to +5.00" in text
     assert "under-trained (< 5 BLEU), so no claim is made" in text
+
+
+def test_plan_budgets_by_epochs_and_seed_replicas():
+    """Learning-curve points get the full system's epochs, not its update count; seed replicas of the
+    three main systems carry their seed on the command line."""
+    from data.profiles import PROFILES
+    quick = {j.system: j for j in experiments.plan("bible", "es", "en", "quick", 28000)}
+    assert quick["rnnsearch"].max_steps == 1000
+    assert quick["rnnsearch-n3500"].max_steps == 125 and quick["rnnsearch-n14000"].max_steps == 500
+    assert quick["rnnsearch-n3500"].args[-4:-2] == ["--max-steps", "125"]
+    assert not any(j.experiment == "seeds" for j in quick.values())          # quick: one seed
+    full = {j.system: j for j in experiments.plan("bible", "es", "en", "full", 28000)}
+    seeds = PROFILES["full"]["report"]["seeds"]
+    for seed in seeds:
+        assert full[f"pbsmt-s{seed}"].experiment == "seeds" and full[f"pbsmt-s{seed}"].args[-4:] == ["--mert-seed", str(seed), "--system", f"pbsmt-s{seed}"]
+        for arch in ("rnnsearch", "rnnenc"):
+            j = full[f"{arch}-s{seed}"]
+            assert j.args[-4:] == ["--seed", str(seed), "--system", f"{arch}-s{seed}"] and j.max_steps == full[arch].max_steps
+    assert full["rnnsearch-n3500"].max_steps == full["rnnsearch"].max_steps      # patience decides
+    assert experiments.learning_steps(1000, 1, 28000, "epochs") == 1
+    with pytest.raises(UserError, match="learning_budget"):
+        experiments.learning_steps(1000, 10, 100, "updates")
