@@ -17,9 +17,52 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.runtime import run_rnn
-from nmt.vocab import PAD
+from nmt.vocab import BOS, PAD
 
 RNN_CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class WordDropout(nn.Module):
+    """Word dropout: the whole embedding vector of a token is dropped at random (training only).
+
+    Sennrich & Zhang (2019, "Revisiting Low-Resource Neural Machine Translation", §3.2) apply
+    "dropout to full words" on the source and target side, after Gal & Ghahramani (2016, §4.2,
+    "word embedding dropout"); their Nematus recipe (``--dropout_source``/``--dropout_target``)
+    draws one Bernoulli per *position*: a mask of shape [time, batch, 1] multiplies the embeddings.
+    This is that *per-position (token)* variant — not Gal & Ghahramani's per-*type* one, which drops
+    every occurrence of a word type in the batch at once: each real token (not PAD, not BOS) is
+    dropped independently with probability p, its embedding set to the zero vector, and the kept
+    tokens are scaled by 1/(1 − p) (inverted dropout, so evaluation needs no rescaling). PAD and
+    BOS are never dropped nor scaled.
+
+    The draw comes from torch's global generator, like ``nn.Dropout``: seeded by the run's seed and
+    restored on resume with the other RNG states (``nmt.runtime.rng_states``). At p = 0, or in eval
+    mode, the module returns its input unchanged and draws nothing.
+
+    Args:
+        p: probability of dropping a token.
+    Shapes: ``forward(emb [B, T, E], ids [B, T]) -> [B, T, E]``.
+    """
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"word dropout must be in [0, 1), got {p}")
+        self.p = p
+
+    def keep_mask(self, ids: Tensor) -> Tensor:
+        """[B, T] float multipliers: 0 at dropped tokens, 1/(1 − p) at kept ones, 1 at PAD/BOS."""
+        droppable = (ids != PAD) & (ids != BOS)
+        kept = torch.rand(ids.shape, device=ids.device) >= self.p
+        return torch.where(droppable, kept.float() / (1.0 - self.p), torch.ones((), device=ids.device))
+
+    def forward(self, emb: Tensor, ids: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return emb
+        return emb * self.keep_mask(ids)[..., None].to(emb.dtype)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class RecurrentEncoder(nn.Module):
@@ -33,15 +76,17 @@ class RecurrentEncoder(nn.Module):
         cell: ``"gru"`` (the papers' gated unit, Cho et al. 2014 §2.3) or ``"lstm"``.
         bidirectional: read the sentence in both directions (Bahdanau §3.2).
         dropout: on the embeddings and between stacked layers.
+        word_dropout: probability of dropping a whole source token (:class:`WordDropout`).
     """
 
     def __init__(self, vocab_size: int, emb: int, hidden: int, layers: int = 1, cell: str = "gru",
-                 bidirectional: bool = True, dropout: float = 0.0):
+                 bidirectional: bool = True, dropout: float = 0.0, word_dropout: float = 0.0):
         super().__init__()
         self.hidden, self.layers, self.cell = hidden, layers, cell
         self.directions = 2 if bidirectional else 1
         self.embedding = nn.Embedding(vocab_size, emb, padding_idx=PAD)
         self.dropout = nn.Dropout(dropout)
+        self.word_dropout = WordDropout(word_dropout)
         self.rnn = RNN_CELLS[cell](emb, hidden, num_layers=layers, batch_first=True,
                                    bidirectional=bidirectional, dropout=dropout if layers > 1 else 0.0)
 
@@ -66,7 +111,7 @@ class RecurrentEncoder(nn.Module):
         S = src.size(1)
         if bool((src_len < 1).any()):
             raise ValueError("every source sentence needs at least one token (src_len >= 1)")
-        x = self.dropout(self.embedding(src))                                  # [B, S, E]
+        x = self.dropout(self.word_dropout(self.embedding(src), src))          # [B, S, E]
         packed = pack_padded_sequence(x, src_len.cpu(), batch_first=True, enforce_sorted=False)
         out, h_n = run_rnn(self.rnn, packed)
         if self.cell == "lstm":

@@ -56,6 +56,8 @@ class ModelConfig:
             ``readout == emb``, which is the default).
         readout: size of the deep-output layer t_i (``None`` = emb; Bahdanau use l = 500).
         maxout: maxout (pool 2) readout as in Bahdanau A.2.2 instead of tanh.
+        word_dropout_src, word_dropout_tgt: probability of dropping a whole source / target-input
+            token's embedding in training (Sennrich & Zhang 2019 §3.2; :class:`nmt.encoders.WordDropout`).
     """
 
     arch: str
@@ -72,6 +74,8 @@ class ModelConfig:
     tie_embeddings: bool = False
     readout: int | None = None
     maxout: bool = False
+    word_dropout_src: float = 0.0
+    word_dropout_tgt: float = 0.0
 
     def __post_init__(self):
         if self.bidirectional is None:
@@ -98,8 +102,9 @@ class ModelConfig:
                 bad(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.attention_size is not None and self.attention_size < 1:
             bad(f"attention_size must be >= 1, got {self.attention_size}")
-        if not 0.0 <= self.dropout < 1.0:
-            bad(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "word_dropout_src", "word_dropout_tgt"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                bad(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.tie_embeddings and self.readout != self.emb:
             bad(f"tie_embeddings needs readout == emb, got readout {self.readout} and emb {self.emb}")
         if self.arch == "rnnsearch" and self.attention == "luong-dot" and self.bidirectional:
@@ -118,9 +123,9 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = RecurrentEncoder(cfg.src_vocab, cfg.emb, cfg.hidden, cfg.layers, cfg.cell,
-                                        cfg.bidirectional, cfg.dropout)
+                                        cfg.bidirectional, cfg.dropout, cfg.word_dropout_src)
         common = dict(layers=cfg.layers, cell=cfg.cell, dropout=cfg.dropout, readout=cfg.readout,
-                      maxout=cfg.maxout, tie_embeddings=cfg.tie_embeddings)
+                      maxout=cfg.maxout, tie_embeddings=cfg.tie_embeddings, word_dropout=cfg.word_dropout_tgt)
         if cfg.arch == "rnnenc":
             self.decoder = ConditionalDecoder(cfg.tgt_vocab, cfg.emb, cfg.hidden,
                                               encoder_final_size=cfg.annotation_size, **common)

@@ -271,7 +271,8 @@ class TrainManager:
         torch.manual_seed(cfg.seed)
         mc_kw = dict(arch=cfg.arch, src_vocab=len(self.src_vocab), tgt_vocab=len(self.tgt_vocab), emb=cfg.emb,
                      hidden=cfg.hidden, layers=cfg.layers, cell=cfg.cell, dropout=cfg.dropout,
-                     tie_embeddings=cfg.tie_embeddings)
+                     tie_embeddings=cfg.tie_embeddings, word_dropout_src=cfg.word_dropout_src,
+                     word_dropout_tgt=cfg.word_dropout_tgt)
         if cfg.arch == "rnnsearch":
             mc_kw["attention"] = cfg.attention
         if cfg.bidirectional is not None:
