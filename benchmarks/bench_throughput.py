@@ -45,12 +45,14 @@ def cpu_kind() -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer timed updates")
-    ap.add_argument("--profile", default="quick", help="whose nmt sizes to measure")
+    ap.add_argument("--profile", default="quick", help="whose nmt sizes to measure (default: quick)")
+    ap.add_argument("--threads", type=int, nargs="+", default=None,
+                    help="thread counts to measure (default: 1, 2, 4, … up to the machine's cores)")
     args = ap.parse_args()
     cfg = get(args.profile, "nmt")
     vocab = min(cfg["vocab_size"], cfg["bpe_merges"] + 300) if cfg.get("bpe_merges") else cfg["vocab_size"]
     cores = os.cpu_count() or 1
-    threads = [t for t in (1, 2, 4, 8, 16) if t <= cores]
+    threads = args.threads or [t for t in (1, 2, 4, 8, 16) if t <= cores]
     precisions = [("fp32", None)] + ([("bf16", torch.bfloat16)] if cpu_has_fast_bf16() else [])
     updates = 2 if args.quick else 4
     rows = []
