@@ -153,13 +153,17 @@ class RecurrentDecoder(nn.Module):
     def _zeros_cell(self, hidden: Tensor) -> Tensor | None:
         return torch.zeros_like(hidden) if self.cell == "lstm" else None
 
-    def logits(self, *readout_inputs: Tensor, output_ids: Tensor | None = None) -> Tensor:
+    def logits(self, *readout_inputs: Tensor, output_ids: Tensor | None = None, features: bool = False) -> Tensor:
         """W_o · dropout(readout(inputs)) + b_o for any leading shape: [..., V].
 
         With ``output_ids`` ([K] target-vocabulary ids) only those K rows of W_o, b_o are used:
         logits [..., K] over that subset (sampled softmax, :mod:`nmt.sampled_softmax`).
+        ``features=True``: dropout(t) [..., readout] itself, before W_o (for the fused output
+        layer and loss of :func:`nmt.loss.output_cross_entropy`).
         """
         t = self.dropout(self.readout(*readout_inputs))
+        if features:
+            return t
         if output_ids is None:
             return self.output(t)
         bias = self.output.bias[output_ids] if self.output.bias is not None else None
@@ -196,19 +200,19 @@ class ConditionalDecoder(RecurrentDecoder):
         h0 = torch.tanh(self.bridge(c)).view(B, self.layers, self.hidden).transpose(0, 1).contiguous()
         return EncoderState(mask=mask, hidden=h0, cell=self._zeros_cell(h0), summary=c)
 
-    def _run(self, state: EncoderState, tgt_in: Tensor, output_ids: Tensor | None = None):
+    def _run(self, state: EncoderState, tgt_in: Tensor, output_ids: Tensor | None = None, features: bool = False):
         y = self.embed(tgt_in)                               # [B, T, E]
         c = state.summary[:, None, :].expand(-1, y.size(1), -1)                # [B, T, C]
         hx = (state.hidden, state.cell) if self.cell == "lstm" else state.hidden
         out, hx = run_rnn(self.rnn, torch.cat([y, c], dim=-1), hx)                      # ONE call, all steps
         h, cell = hx if self.cell == "lstm" else (hx, None)
-        return self.logits(out, y, c, output_ids=output_ids), state.with_hidden(h, cell)
+        return self.logits(out, y, c, output_ids=output_ids, features=features), state.with_hidden(h, cell)
 
     def forward(self, state: EncoderState, tgt_in: Tensor, return_attention: bool = False,
-                output_ids: Tensor | None = None):
+                output_ids: Tensor | None = None, features: bool = False):
         """Teacher forcing: tgt_in [B, T] (BOS first) -> logits [B, T, V] (and ``None``);
-        [B, T, K] over ``output_ids`` when given."""
-        logits, _ = self._run(state, tgt_in, output_ids)
+        [B, T, K] over ``output_ids`` when given; the readout [B, T, R] with ``features``."""
+        logits, _ = self._run(state, tgt_in, output_ids, features)
         return (logits, None) if return_attention else logits
 
     def step(self, state: EncoderState, prev: Tensor):
@@ -280,9 +284,9 @@ class BahdanauDecoder(RecurrentDecoder):
         return state.with_hidden(torch.stack(h), torch.stack(c) if self.cell == "lstm" else None)
 
     def forward(self, state: EncoderState, tgt_in: Tensor, return_attention: bool = False,
-                output_ids: Tensor | None = None):
+                output_ids: Tensor | None = None, features: bool = False):
         """Teacher forcing: tgt_in [B, T] -> logits [B, T, V] (and α [B, T, S]);
-        [B, T, K] over ``output_ids`` when given."""
+        [B, T, K] over ``output_ids`` when given; the readout [B, T, R] with ``features``."""
         y = self.embed(tgt_in)                               # [B, T, E]
         w_y = self.W(y).unbind(1)                                              # all steps at once
         h, c = self._unpack(state)
@@ -293,7 +297,7 @@ class BahdanauDecoder(RecurrentDecoder):
             ctx_all.append(ctx)
             alpha_all.append(alpha)
         logits = self.logits(torch.stack(s_all, 1), y, torch.stack(ctx_all, 1),  # once, all steps
-                             output_ids=output_ids)
+                             output_ids=output_ids, features=features)
         return (logits, torch.stack(alpha_all, 1)) if return_attention else logits
 
     def step(self, state: EncoderState, prev: Tensor):
@@ -332,19 +336,19 @@ class LuongDecoder(RecurrentDecoder):
         return EncoderState(mask=mask, hidden=h0, cell=self._zeros_cell(h0), memory=annotations,
                             keys=self.attention.project_keys(annotations))
 
-    def _run(self, state: EncoderState, tgt_in: Tensor, output_ids: Tensor | None = None):
+    def _run(self, state: EncoderState, tgt_in: Tensor, output_ids: Tensor | None = None, features: bool = False):
         y = self.embed(tgt_in)                               # [B, T, E]
         hx = (state.hidden, state.cell) if self.cell == "lstm" else state.hidden
         out, hx = run_rnn(self.rnn, y, hx)                                              # [B, T, H], one call
         ctx, alpha = self.attention(out, state.keys, state.memory, state.mask)  # all T at once
         h, cell = hx if self.cell == "lstm" else (hx, None)
-        return self.logits(ctx, out, output_ids=output_ids), alpha, state.with_hidden(h, cell)
+        return self.logits(ctx, out, output_ids=output_ids, features=features), alpha, state.with_hidden(h, cell)
 
     def forward(self, state: EncoderState, tgt_in: Tensor, return_attention: bool = False,
-                output_ids: Tensor | None = None):
+                output_ids: Tensor | None = None, features: bool = False):
         """Teacher forcing: tgt_in [B, T] -> logits [B, T, V] (and a [B, T, S]);
-        [B, T, K] over ``output_ids`` when given."""
-        logits, alpha, _ = self._run(state, tgt_in, output_ids)
+        [B, T, K] over ``output_ids`` when given; the readout [B, T, R] with ``features``."""
+        logits, alpha, _ = self._run(state, tgt_in, output_ids, features)
         return (logits, alpha) if return_attention else logits
 
     def step(self, state: EncoderState, prev: Tensor):

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from data.io import UserError
 from nmt.decoders import BahdanauDecoder, ConditionalDecoder, EncoderState, LuongDecoder
 from nmt.encoders import RecurrentEncoder
+from nmt.loss import output_cross_entropy
 
 __all__ = ["ModelConfig", "Seq2Seq", "EncoderState", "build_model", "load_checkpoint"]
 
@@ -156,6 +157,19 @@ class Seq2Seq(nn.Module):
         """
         return self.decoder(self.encode(src, src_len), tgt_in, return_attention=return_attention,
                             output_ids=output_ids)
+
+    def loss(self, src: Tensor, src_len: Tensor, tgt_in: Tensor, tgt_out: Tensor, label_smoothing: float = 0.0,
+             output_ids: Tensor | None = None) -> tuple[Tensor, int]:
+        """Training loss: Σ token cross-entropy over the non-PAD ``tgt_out`` [B, T] and their count —
+        the output layer and the loss fused in one chunked pass (:mod:`nmt.loss`; the same value and
+        gradients as ``F.cross_entropy`` on :meth:`forward`'s logits). ``output_ids``: a sampled
+        softmax's K words (``tgt_out`` then indexes them)."""
+        t = self.decoder(self.encode(src, src_len), tgt_in, features=True)      # [B, T, R]
+        out = self.decoder.output
+        weight, bias = out.weight, out.bias
+        if output_ids is not None:
+            weight, bias = weight[output_ids], (bias[output_ids] if bias is not None else None)
+        return output_cross_entropy(t, weight, bias, tgt_out, label_smoothing)
 
     def decode_step(self, state: EncoderState, prev_tokens: Tensor) -> tuple[Tensor, EncoderState, Tensor | None]:
         """One decoder step for search: prev_tokens [B] -> (log p(y | …) [B, V], new state, α [B, S] or None)."""

@@ -77,8 +77,8 @@ def probe(cfg: ModelConfig, batch_tokens: int, length: int = 30, updates: int = 
 
     def update() -> None:
         with torch.autocast("cpu", dtype=amp or torch.bfloat16, enabled=amp is not None):
-            logits = model(src, src_len, tgt)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), tgt.reshape(-1))
+            loss_sum, ntok = model.loss(src, src_len, tgt, tgt)   # the trainer's path (nmt.loss)
+        loss = loss_sum / ntok
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
