@@ -80,6 +80,10 @@ class RecurrentEncoder(nn.Module):
         word_dropout: probability of dropping a whole source token (:class:`WordDropout`).
     """
 
+    #: a GRU on the CPU runs as fused padded calls (:meth:`_gru_padded`); False: the packed call
+    #: everywhere (``benchmarks/bench_throughput.py`` measures both)
+    padded_cpu_gru = True
+
     def __init__(self, vocab_size: int, emb: int, hidden: int, layers: int = 1, cell: str = "gru",
                  bidirectional: bool = True, dropout: float = 0.0, word_dropout: float = 0.0):
         super().__init__()
@@ -114,7 +118,7 @@ class RecurrentEncoder(nn.Module):
             raise ValueError("every source sentence needs at least one token (src_len >= 1)")
         x = self.dropout(self.word_dropout(self.embedding(src), src))          # [B, S, E]
         mask = torch.arange(S, device=src.device)[None, :] < src_len.to(src.device)[:, None]
-        if self.cell == "gru" and src.device.type == "cpu":
+        if self.cell == "gru" and src.device.type == "cpu" and self.padded_cpu_gru:
             annotations, final = self._gru_padded(x, src_len.to(src.device), mask)
             return annotations, final, mask
         annotations, final = self._rnn_packed(x, src_len)
