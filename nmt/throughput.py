@@ -8,11 +8,12 @@ target token, and the machine's matrix-multiply peak — for the study's time es
   emb = hidden = 256 with 4,000 target units (mostly the output layer and the recurrences).
 * :func:`matmul_peak` is the best FLOP/s of square matrix products (fp32, or bf16 where the CPU
   has it natively): the roof the model FLOP utilisation (MFU) is measured against.
-* :func:`probe` times a few Adam updates on a batch shaped like the profile's (``batch_tokens``
+* :func:`probe` times a few Adam updates (the median of them) on a batch shaped like the profile's (``batch_tokens``
   padded tokens, sentences of ``length`` tokens), after one warm-up update.
 """
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -95,8 +96,10 @@ def probe(cfg: ModelConfig, batch_tokens: int, length: int = 30, updates: int = 
         opt.step()
 
     update()  # warm-up (allocations, oneDNN primitive creation)
-    t0 = time.perf_counter()
+    times = []
     for _ in range(updates):
+        t0 = time.perf_counter()
         update()
-    secs = (time.perf_counter() - t0) / updates
+        times.append(time.perf_counter() - t0)
+    secs = statistics.median(times)  # robust to another job briefly sharing the core
     return Probe(secs, tgt.numel(), flops_per_token(cfg, length))
