@@ -64,6 +64,12 @@ class TrainConfig:
     layers: int = option(None, "RNN layers", type=int, required=True, positive=True)
     cell: str = option(None, "RNN cell", choices=["gru", "lstm"], required=True)
     dropout: float = option(None, "dropout", type=float, required=True, minimum=0.0, below=1.0)
+    word_dropout_src: float = option(0.0, "word dropout on the source: each source token's whole embedding is "
+                                          "zeroed with this probability in training (per position; Sennrich & "
+                                          "Zhang 2019 §3.2, after Gal & Ghahramani 2016); 0 = off",
+                                     type=float, off=0.0, minimum=0.0, below=1.0)
+    word_dropout_tgt: float = option(0.0, "word dropout on the target: the same for the decoder's input tokens "
+                                          "y_{i-1}; 0 = off", type=float, off=0.0, minimum=0.0, below=1.0)
     attention: str = option("bahdanau", "attention scoring (rnnsearch)", choices=["bahdanau", "luong-dot", "luong-general"])
     bidirectional: bool | None = option(None, "encoder reads both ways (default: the paper's choice, yes for rnnsearch, "
                                               "no for rnnenc; for rnnenc, c then also holds the backward state that "

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.attention import BahdanauAttention, LuongAttention
-from nmt.encoders import RNN_CELLS
+from nmt.encoders import RNN_CELLS, WordDropout
 from nmt.runtime import run_rnn
 from nmt.vocab import PAD
 
@@ -133,11 +133,12 @@ class RecurrentDecoder(nn.Module):
     """What all decoders share: target embeddings E, dropout, readout and output layer W_o."""
 
     def __init__(self, vocab_size: int, emb: int, hidden: int, layers: int, cell: str, dropout: float,
-                 readout_in: int, readout: int, maxout: bool, tie_embeddings: bool):
+                 readout_in: int, readout: int, maxout: bool, tie_embeddings: bool, word_dropout: float = 0.0):
         super().__init__()
         self.hidden, self.layers, self.cell = hidden, layers, cell
         self.embedding = nn.Embedding(vocab_size, emb, padding_idx=PAD)
         self.dropout = nn.Dropout(dropout)
+        self.word_dropout = WordDropout(word_dropout)
         self.readout = Readout(readout_in, readout, maxout)
         self.output = nn.Linear(readout, vocab_size)
         if tie_embeddings:
@@ -145,16 +146,24 @@ class RecurrentDecoder(nn.Module):
                 raise ValueError(f"tie_embeddings needs readout == emb, got {readout} and {emb}")
             self.output.weight = self.embedding.weight
 
+    def embed(self, ids: Tensor) -> Tensor:
+        """E y: target embeddings of ``ids`` ([B, T] or [B]) after word dropout and dropout."""
+        return self.dropout(self.word_dropout(self.embedding(ids), ids))
+
     def _zeros_cell(self, hidden: Tensor) -> Tensor | None:
         return torch.zeros_like(hidden) if self.cell == "lstm" else None
 
-    def logits(self, *readout_inputs: Tensor, output_ids: Tensor | None = None) -> Tensor:
+    def logits(self, *readout_inputs: Tensor, output_ids: Tensor | None = None, features: bool = False) -> Tensor:
         """W_o · dropout(readout(inputs)) + b_o for any leading shape: [..., V].
 
         With ``output_ids`` ([K] target-vocabulary ids) only those K rows of W_o, b_o are used:
         logits [..., K] over that subset (sampled softmax, :mod:`nmt.sampled_softmax`).
+        ``features=True``: dropout(t) [..., readout] itself, before W_o (for the fused output
+        layer and loss of :func:`nmt.loss.output_cross_entropy`).
         """
         t = self.dropout(self.readout(*readout_inputs))
+        if features:
+            return t
         if output_ids is None:
             return self.output(t)
         bias = self.output.bias[output_ids] if self.output.bias is not None else None
@@ -173,11 +182,11 @@ class ConditionalDecoder(RecurrentDecoder):
 
     def __init__(self, vocab_size: int, emb: int, hidden: int, encoder_final_size: int, layers: int = 1,
                  cell: str = "gru", dropout: float = 0.0, readout: int | None = None, maxout: bool = False,
-                 tie_embeddings: bool = False):
+                 tie_embeddings: bool = False, word_dropout: float = 0.0):
         readout = readout or emb
         super().__init__(vocab_size, emb, hidden, layers, cell, dropout,
                          readout_in=hidden + emb + hidden, readout=readout, maxout=maxout,
-                         tie_embeddings=tie_embeddings)
+                         tie_embeddings=tie_embeddings, word_dropout=word_dropout)
         self.summary = nn.Linear(encoder_final_size, hidden)                  # V  (c = tanh(V h_T))
         self.bridge = nn.Linear(hidden, layers * hidden)                      # V' (h'_0 = tanh(V' c))
         self.rnn = RNN_CELLS[cell](emb + hidden, hidden, num_layers=layers, batch_first=True,
@@ -191,19 +200,19 @@ class ConditionalDecoder(RecurrentDecoder):
         h0 = torch.tanh(self.bridge(c)).view(B, self.layers, self.hidden).transpose(0, 1).contiguous()
         return EncoderState(mask=mask, hidden=h0, cell=self._zeros_cell(h0), summary=c)
 
-    def _run(self, state: EncoderState, tgt_in: Tensor, output_ids: Tensor | None = None):
-        y = self.dropout(self.embedding(tgt_in))                               # [B, T, E]
+    def _run(self, state: EncoderState, tgt_in: Tensor, output_ids: Tensor | None = None, features: bool = False):
+        y = self.embed(tgt_in)                               # [B, T, E]
         c = state.summary[:, None, :].expand(-1, y.size(1), -1)                # [B, T, C]
         hx = (state.hidden, state.cell) if self.cell == "lstm" else state.hidden
         out, hx = run_rnn(self.rnn, torch.cat([y, c], dim=-1), hx)                      # ONE call, all steps
         h, cell = hx if self.cell == "lstm" else (hx, None)
-        return self.logits(out, y, c, output_ids=output_ids), state.with_hidden(h, cell)
+        return self.logits(out, y, c, output_ids=output_ids, features=features), state.with_hidden(h, cell)
 
     def forward(self, state: EncoderState, tgt_in: Tensor, return_attention: bool = False,
-                output_ids: Tensor | None = None):
+                output_ids: Tensor | None = None, features: bool = False):
         """Teacher forcing: tgt_in [B, T] (BOS first) -> logits [B, T, V] (and ``None``);
-        [B, T, K] over ``output_ids`` when given."""
-        logits, _ = self._run(state, tgt_in, output_ids)
+        [B, T, K] over ``output_ids`` when given; the readout [B, T, R] with ``features``."""
+        logits, _ = self._run(state, tgt_in, output_ids, features)
         return (logits, None) if return_attention else logits
 
     def step(self, state: EncoderState, prev: Tensor):
@@ -232,11 +241,12 @@ class BahdanauDecoder(RecurrentDecoder):
 
     def __init__(self, vocab_size: int, emb: int, hidden: int, memory_size: int, encoder_hidden: int,
                  layers: int = 1, cell: str = "gru", dropout: float = 0.0, attention_size: int | None = None,
-                 readout: int | None = None, maxout: bool = False, tie_embeddings: bool = False):
+                 readout: int | None = None, maxout: bool = False, tie_embeddings: bool = False,
+                 word_dropout: float = 0.0):
         readout = readout or emb
         super().__init__(vocab_size, emb, hidden, layers, cell, dropout,
                          readout_in=hidden + emb + memory_size, readout=readout, maxout=maxout,
-                         tie_embeddings=tie_embeddings)
+                         tie_embeddings=tie_embeddings, word_dropout=word_dropout)
         self.bridge = nn.Linear(encoder_hidden, hidden)                       # W_s
         self.attention = BahdanauAttention(hidden, memory_size, attention_size or hidden)
         gates = 3 if cell == "gru" else 4
@@ -274,10 +284,10 @@ class BahdanauDecoder(RecurrentDecoder):
         return state.with_hidden(torch.stack(h), torch.stack(c) if self.cell == "lstm" else None)
 
     def forward(self, state: EncoderState, tgt_in: Tensor, return_attention: bool = False,
-                output_ids: Tensor | None = None):
+                output_ids: Tensor | None = None, features: bool = False):
         """Teacher forcing: tgt_in [B, T] -> logits [B, T, V] (and α [B, T, S]);
-        [B, T, K] over ``output_ids`` when given."""
-        y = self.dropout(self.embedding(tgt_in))                               # [B, T, E]
+        [B, T, K] over ``output_ids`` when given; the readout [B, T, R] with ``features``."""
+        y = self.embed(tgt_in)                               # [B, T, E]
         w_y = self.W(y).unbind(1)                                              # all steps at once
         h, c = self._unpack(state)
         s_all, ctx_all, alpha_all = [], [], []
@@ -287,12 +297,12 @@ class BahdanauDecoder(RecurrentDecoder):
             ctx_all.append(ctx)
             alpha_all.append(alpha)
         logits = self.logits(torch.stack(s_all, 1), y, torch.stack(ctx_all, 1),  # once, all steps
-                             output_ids=output_ids)
+                             output_ids=output_ids, features=features)
         return (logits, torch.stack(alpha_all, 1)) if return_attention else logits
 
     def step(self, state: EncoderState, prev: Tensor):
         """prev [B] -> logits [B, V], new state, α [B, S]."""
-        y = self.dropout(self.embedding(prev))                                 # [B, E]
+        y = self.embed(prev)                                 # [B, E]
         h, c = self._unpack(state)
         ctx, alpha = self._advance(state, self.W(y), h, c)
         return self.logits(h[-1], y, ctx), self._pack(state, h, c), alpha
@@ -310,11 +320,12 @@ class LuongDecoder(RecurrentDecoder):
 
     def __init__(self, vocab_size: int, emb: int, hidden: int, memory_size: int, encoder_hidden: int,
                  layers: int = 1, cell: str = "gru", dropout: float = 0.0, score: str = "general",
-                 readout: int | None = None, maxout: bool = False, tie_embeddings: bool = False):
+                 readout: int | None = None, maxout: bool = False, tie_embeddings: bool = False,
+                 word_dropout: float = 0.0):
         readout = readout or emb
         super().__init__(vocab_size, emb, hidden, layers, cell, dropout,
                          readout_in=memory_size + hidden, readout=readout, maxout=maxout,
-                         tie_embeddings=tie_embeddings)
+                         tie_embeddings=tie_embeddings, word_dropout=word_dropout)
         self.bridge = nn.Linear(encoder_hidden, hidden)
         self.attention = LuongAttention(hidden, memory_size, score)
         self.rnn = RNN_CELLS[cell](emb, hidden, num_layers=layers, batch_first=True,
@@ -325,19 +336,19 @@ class LuongDecoder(RecurrentDecoder):
         return EncoderState(mask=mask, hidden=h0, cell=self._zeros_cell(h0), memory=annotations,
                             keys=self.attention.project_keys(annotations))
 
-    def _run(self, state: EncoderState, tgt_in: Tensor, output_ids: Tensor | None = None):
-        y = self.dropout(self.embedding(tgt_in))                               # [B, T, E]
+    def _run(self, state: EncoderState, tgt_in: Tensor, output_ids: Tensor | None = None, features: bool = False):
+        y = self.embed(tgt_in)                               # [B, T, E]
         hx = (state.hidden, state.cell) if self.cell == "lstm" else state.hidden
         out, hx = run_rnn(self.rnn, y, hx)                                              # [B, T, H], one call
         ctx, alpha = self.attention(out, state.keys, state.memory, state.mask)  # all T at once
         h, cell = hx if self.cell == "lstm" else (hx, None)
-        return self.logits(ctx, out, output_ids=output_ids), alpha, state.with_hidden(h, cell)
+        return self.logits(ctx, out, output_ids=output_ids, features=features), alpha, state.with_hidden(h, cell)
 
     def forward(self, state: EncoderState, tgt_in: Tensor, return_attention: bool = False,
-                output_ids: Tensor | None = None):
+                output_ids: Tensor | None = None, features: bool = False):
         """Teacher forcing: tgt_in [B, T] -> logits [B, T, V] (and a [B, T, S]);
-        [B, T, K] over ``output_ids`` when given."""
-        logits, alpha, _ = self._run(state, tgt_in, output_ids)
+        [B, T, K] over ``output_ids`` when given; the readout [B, T, R] with ``features``."""
+        logits, alpha, _ = self._run(state, tgt_in, output_ids, features)
         return (logits, alpha) if return_attention else logits
 
     def step(self, state: EncoderState, prev: Tensor):

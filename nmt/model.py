@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from data.io import UserError
 from nmt.decoders import BahdanauDecoder, ConditionalDecoder, EncoderState, LuongDecoder
 from nmt.encoders import RecurrentEncoder
+from nmt.loss import output_cross_entropy
 
 __all__ = ["ModelConfig", "Seq2Seq", "EncoderState", "build_model", "load_checkpoint"]
 
@@ -56,6 +57,8 @@ class ModelConfig:
             ``readout == emb``, which is the default).
         readout: size of the deep-output layer t_i (``None`` = emb; Bahdanau use l = 500).
         maxout: maxout (pool 2) readout as in Bahdanau A.2.2 instead of tanh.
+        word_dropout_src, word_dropout_tgt: probability of dropping a whole source / target-input
+            token's embedding in training (Sennrich & Zhang 2019 §3.2; :class:`nmt.encoders.WordDropout`).
     """
 
     arch: str
@@ -72,6 +75,8 @@ class ModelConfig:
     tie_embeddings: bool = False
     readout: int | None = None
     maxout: bool = False
+    word_dropout_src: float = 0.0
+    word_dropout_tgt: float = 0.0
 
     def __post_init__(self):
         if self.bidirectional is None:
@@ -98,8 +103,9 @@ class ModelConfig:
                 bad(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.attention_size is not None and self.attention_size < 1:
             bad(f"attention_size must be >= 1, got {self.attention_size}")
-        if not 0.0 <= self.dropout < 1.0:
-            bad(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "word_dropout_src", "word_dropout_tgt"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                bad(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.tie_embeddings and self.readout != self.emb:
             bad(f"tie_embeddings needs readout == emb, got readout {self.readout} and emb {self.emb}")
         if self.arch == "rnnsearch" and self.attention == "luong-dot" and self.bidirectional:
@@ -118,9 +124,9 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = RecurrentEncoder(cfg.src_vocab, cfg.emb, cfg.hidden, cfg.layers, cfg.cell,
-                                        cfg.bidirectional, cfg.dropout)
+                                        cfg.bidirectional, cfg.dropout, cfg.word_dropout_src)
         common = dict(layers=cfg.layers, cell=cfg.cell, dropout=cfg.dropout, readout=cfg.readout,
-                      maxout=cfg.maxout, tie_embeddings=cfg.tie_embeddings)
+                      maxout=cfg.maxout, tie_embeddings=cfg.tie_embeddings, word_dropout=cfg.word_dropout_tgt)
         if cfg.arch == "rnnenc":
             self.decoder = ConditionalDecoder(cfg.tgt_vocab, cfg.emb, cfg.hidden,
                                               encoder_final_size=cfg.annotation_size, **common)
@@ -151,6 +157,19 @@ class Seq2Seq(nn.Module):
         """
         return self.decoder(self.encode(src, src_len), tgt_in, return_attention=return_attention,
                             output_ids=output_ids)
+
+    def loss(self, src: Tensor, src_len: Tensor, tgt_in: Tensor, tgt_out: Tensor, label_smoothing: float = 0.0,
+             output_ids: Tensor | None = None) -> tuple[Tensor, int]:
+        """Training loss: Σ token cross-entropy over the non-PAD ``tgt_out`` [B, T] and their count —
+        the output layer and the loss fused in one chunked pass (:mod:`nmt.loss`; the same value and
+        gradients as ``F.cross_entropy`` on :meth:`forward`'s logits). ``output_ids``: a sampled
+        softmax's K words (``tgt_out`` then indexes them)."""
+        t = self.decoder(self.encode(src, src_len), tgt_in, features=True)      # [B, T, R]
+        out = self.decoder.output
+        weight, bias = out.weight, out.bias
+        if output_ids is not None:
+            weight, bias = weight[output_ids], (bias[output_ids] if bias is not None else None)
+        return output_cross_entropy(t, weight, bias, tgt_out, label_smoothing)
 
     def decode_step(self, state: EncoderState, prev_tokens: Tensor) -> tuple[Tensor, EncoderState, Tensor | None]:
         """One decoder step for search: prev_tokens [B] -> (log p(y | …) [B, V], new state, α [B, S] or None)."""

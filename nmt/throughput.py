@@ -8,11 +8,12 @@ target token, and the machine's matrix-multiply peak — for the study's time es
   emb = hidden = 256 with 4,000 target units (mostly the output layer and the recurrences).
 * :func:`matmul_peak` is the best FLOP/s of square matrix products (fp32, or bf16 where the CPU
   has it natively): the roof the model FLOP utilisation (MFU) is measured against.
-* :func:`probe` times a few Adam updates on a batch shaped like the profile's (``batch_tokens``
+* :func:`probe` times a few Adam updates (the median of them) on a batch shaped like the profile's (``batch_tokens``
   padded tokens, sentences of ``length`` tokens), after one warm-up update.
 """
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -67,25 +68,38 @@ def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 1024, seconds: floa
 
 
 def probe(cfg: ModelConfig, batch_tokens: int, length: int = 30, updates: int = 3,
-          amp: torch.dtype | None = None) -> Probe:
-    """Seconds per Adam update on a synthetic batch of ``batch_tokens`` padded tokens (CPU)."""
+          amp: torch.dtype | None = None, plain: bool = False) -> Probe:
+    """Seconds per Adam update on a synthetic batch of ``batch_tokens`` padded tokens (CPU).
+
+    ``plain=True``: the formulation before the fast paths, for a before/after — the packed encoder
+    call and ``F.cross_entropy`` on the full logits instead of the padded fused GRU calls
+    (:meth:`nmt.encoders.RecurrentEncoder._gru_padded`) and the fused loss (:mod:`nmt.loss`)."""
     torch.manual_seed(0)
     model = build_model(cfg)
     model.train()
+    model.encoder.padded_cpu_gru = not plain
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     src, src_len, tgt = _batch(cfg, batch_tokens, length)
 
     def update() -> None:
         with torch.autocast("cpu", dtype=amp or torch.bfloat16, enabled=amp is not None):
-            logits = model(src, src_len, tgt)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), tgt.reshape(-1))
+            if plain:
+                logits = model(src, src_len, tgt)
+            else:
+                loss_sum, ntok = model.loss(src, src_len, tgt, tgt)   # the trainer's path (nmt.loss)
+        if plain:
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), tgt.reshape(-1))
+        else:
+            loss = loss_sum / ntok
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
     update()  # warm-up (allocations, oneDNN primitive creation)
-    t0 = time.perf_counter()
+    times = []
     for _ in range(updates):
+        t0 = time.perf_counter()
         update()
-    secs = (time.perf_counter() - t0) / updates
+        times.append(time.perf_counter() - t0)
+    secs = statistics.median(times)  # robust to another job briefly sharing the core
     return Probe(secs, tgt.numel(), flops_per_token(cfg, length))

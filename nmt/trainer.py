@@ -274,7 +274,8 @@ class TrainManager:
         torch.manual_seed(cfg.seed)
         mc_kw = dict(arch=cfg.arch, src_vocab=len(self.src_vocab), tgt_vocab=len(self.tgt_vocab), emb=cfg.emb,
                      hidden=cfg.hidden, layers=cfg.layers, cell=cfg.cell, dropout=cfg.dropout,
-                     tie_embeddings=cfg.tie_embeddings)
+                     tie_embeddings=cfg.tie_embeddings, word_dropout_src=cfg.word_dropout_src,
+                     word_dropout_tgt=cfg.word_dropout_tgt)
         if cfg.arch == "rnnsearch":
             mc_kw["attention"] = cfg.attention
         if cfg.bidirectional is not None:
@@ -399,8 +400,11 @@ class TrainManager:
         if 0 < cfg.sampled_softmax < len(self.tgt_vocab):
             output_ids, tgt_out = batch_vocabulary(b.tgt_out, len(self.tgt_vocab), cfg.sampled_softmax)
         with torch.autocast(self.dev.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None):
-            logits = self.net(b.src, b.src_len, b.tgt_in, output_ids=output_ids)
-        loss_sum, ntok = token_loss(logits, tgt_out, cfg.label_smoothing)
+            if self.world > 1:  # through DDP's forward (its gradient hooks)
+                logits = self.net(b.src, b.src_len, b.tgt_in, output_ids=output_ids)
+                loss_sum, ntok = token_loss(logits, tgt_out, cfg.label_smoothing)
+            else:               # output layer and loss fused (nmt.loss): the same value and gradients
+                loss_sum, ntok = self.model.loss(b.src, b.src_len, b.tgt_in, tgt_out, cfg.label_smoothing, output_ids)
         loss = loss_sum / max(ntok, 1)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -105,7 +105,7 @@ def _log(run: Path) -> list[dict]:
 def _train(corpus: Path, *extra: str) -> int:
     from nmt import train
     return train.main(["--corpus", str(corpus), "--src", "de", "--tgt", "en", "--profile", "tiny", "--threads", "1",
-                       "--dropout", "0.3", "--eval-every", "3", "--log-every", "1", "--patience", "100", *extra])
+                       "--dropout", "0.3", "--word-dropout-src", "0.2", "--word-dropout-tgt", "0.1", "--eval-every", "3", "--log-every", "1", "--patience", "100", *extra])
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def trained(tmp_path_factory):
 
 
 def test_resume_gives_the_same_losses_as_one_run(trained):
-    # Dropout is on, so equal losses need the restored RNG states, Adam moments, LR schedule and data position.
+    # Dropout and word dropout are on, so equal losses need the restored RNG states, Adam moments, LR schedule and data position.
     _, _, runs, _ = trained
     log_a, log_b = _log(runs / "A"), _log(runs / "B")
     loss_a = {r["step"]: r["loss"] for r in log_a if r["event"] == "train"}
