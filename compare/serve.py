@@ -17,10 +17,11 @@ API (JSON):
 Each system decodes in a thread pool (``run_in_executor``), one sentence at a time per system (its
 caches are not shared across threads), so a slow request never blocks the page or other systems.
 """
-from __future__ import annotations
 
+# (no `from __future__ import annotations`: FastAPI reads the handlers' annotations, e.g. Request, at run time)
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -45,8 +46,14 @@ def create_app(study: Study, workers: int = 4):
     from fastapi import FastAPI, Request
     from fastapi.responses import HTMLResponse
 
-    app = FastAPI(title="mt-suite: translate with every system", docs_url=None, redoc_url=None)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="mt-suite: translate with every system", docs_url=None, redoc_url=None, lifespan=lifespan)
     examples = study.examples()
 
     @app.get("/", response_class=HTMLResponse)
@@ -99,10 +106,6 @@ def create_app(study: Study, workers: int = 4):
             except UserError as exc:          # e.g. too many tokens after tokenisation
                 return _error(422, str(exc))
         return {"source": text, "results": results}
-
-    @app.on_event("shutdown")
-    def _stop() -> None:
-        pool.shutdown(wait=False, cancel_futures=True)
 
     return app
 
