@@ -30,6 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
+import torch
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
 from compare.translate import Study
 from data.io import MAX_TOKENS, HelpFormatter, UserError
 
@@ -37,14 +42,11 @@ PAGE = Path(__file__).with_name("serve_page.html")
 
 
 def _error(status: int, message: str):
-    from fastapi.responses import JSONResponse
     return JSONResponse({"error": message}, status_code=status)
 
 
 def create_app(study: Study, workers: int = 4):
     """The FastAPI application over a loaded :class:`Study`."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import HTMLResponse
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
 
@@ -133,11 +135,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"--port must be 1-65535 (got {args.port})")
     if args.workers < 1 or args.threads < 1:
         raise UserError("--workers and --threads must be >= 1")
-    try:
-        import uvicorn
-    except ImportError:
-        raise UserError("compare serve needs fastapi and uvicorn: .venv/bin/pip install -r requirements.txt") from None
-    import torch
     torch.set_num_threads(args.threads)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()] if args.systems else None
     t0 = time.time()

@@ -36,12 +36,22 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Sequence
 
+import torch
+
 from compare.analysis_cache import ANALYSED, is_trained
+from compare.beam import NMTSystem as Loaded
 from data import corpus as corpus_mod
 from data import runfolder
 from data.io import MAX_TOKENS, HelpFormatter, UNK_WORD, UserError, read_json, read_lines
 from data.prepare import build_root, runs_root
 from data.preprocess import Postprocessor, Preprocessor
+from nmt.bpe import merge_subwords
+from nmt.data import ParallelData
+from nmt.translate import translate_data
+from smt.decode import Decoder
+from smt.pipeline import word_alignment
+from smt.unknown import for_run
+from smt.weights import N_FEATURES, feature_names, read_weights
 
 
 def study_dir(corpus: str, src: str | None, tgt: str | None, runs_dir=None) -> tuple[Path, str, str, str]:
@@ -122,9 +132,6 @@ class PBSMTSystem(System):
         """``whole_table``: load the phrase table once (a server); else it is read filtered to each
         batch's phrases (like the study's decode; the translations are the same)."""
         super().__init__(name, run_dir)
-        from smt.decode import Decoder
-        from smt.unknown import for_run
-        from smt.weights import N_FEATURES, feature_names, read_weights
         st = self.scores.get("settings", {})
         weights = read_weights(run_dir / "weights.json")
         self.lexicalised = len(weights) > N_FEATURES
@@ -159,7 +166,6 @@ class PBSMTSystem(System):
         return results
 
     def _explain(self, source: list[str], best) -> dict:
-        from smt.pipeline import word_alignment
         w = self.decoder.weights
         table = {}
         for ph in best.derivation:
@@ -178,7 +184,6 @@ class NMTSystem(System):
 
     def __init__(self, name: str, run_dir: Path):
         super().__init__(name, run_dir)
-        from compare.beam import NMTSystem as Loaded
         self.m = Loaded(run_dir)
         tc = self.scores.get("train_config") or {}
         self.arch = tc.get("arch", self.scores.get("arch"))
@@ -190,13 +195,9 @@ class NMTSystem(System):
                          "reverse_source": self.m.reverse, "unknown_words": "<unk> kept (no replacement)"}
 
     def _words(self, units: list[str]) -> list[str]:
-        from nmt.bpe import merge_subwords
         return merge_subwords(units) if self.m.bpe is not None else units
 
     def _translate(self, toks: list[list[str]], explain: bool) -> list[dict]:
-        import torch
-        from nmt.data import ParallelData
-        from nmt.translate import translate_data
         units = self.m.source_units(toks)
         data = ParallelData.from_tokens(units, None, self.m.src_vocab)
         nbest = [None] * len(units) if explain else None
@@ -369,7 +370,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     for n, line in enumerate(lines, 1):
         if len(line.split()) > MAX_TOKENS:
             raise UserError(f"{where}:{n}: {len(line.split())} words, more than {MAX_TOKENS} (data.io.MAX_TOKENS)")
-    import torch
     torch.set_num_threads(args.threads)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()] if args.systems else None
     study = Study(args.corpus, args.src, args.tgt, systems)
