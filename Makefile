@@ -26,11 +26,13 @@ SMOOTHING ?=
 TUNE_DEV ?=
 ALIGN ?=
 SYMMETRIZE ?=
+TEXT    ?=
+PORT    ?= 8000
 PY      := .venv/bin/python
 CORPUS_ARGS := --corpus "$(CORPUS)" $(if $(SRC),--src $(SRC)) $(if $(TGT),--tgt $(TGT))
 ARGS    := $(CORPUS_ARGS) --profile $(PROFILE)
 
-.PHONY: help setup data smt nmt report test bench clean
+.PHONY: help setup data smt nmt report test bench clean translate demo
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -52,6 +54,12 @@ nmt: setup ## RNN NMT: rnnenc and rnnsearch -> runs/<corpus>/<src>-<tgt>/{rnnenc
 
 report: setup ## the whole study (trains what is missing) -> report/<corpus>-<src>-<tgt>/index.html + results.csv
 	$(PY) -m compare report $(ARGS) --jobs $(JOBS) $(if $(THREADS),--threads $(THREADS))
+
+translate: setup ## translate TEXT="…" (or standard input) with every trained system, side by side (compare/translate.py)
+	$(if $(TEXT),$(PY) -m compare translate $(CORPUS_ARGS) -- "$(TEXT)",$(PY) -m compare translate $(CORPUS_ARGS))
+
+demo: setup ## a local page translating with every trained system: http://127.0.0.1:$(PORT)/ (compare/serve.py)
+	$(PY) -m compare serve $(CORPUS_ARGS) --port $(PORT)
 
 test: setup ## the test suite (pytest)
 	$(PY) -m pytest -q tests

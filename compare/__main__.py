@@ -6,6 +6,8 @@ COMMANDS = {
     "experiments": ("experiments", "only train the systems the report needs (no report)"),
     "analyse": ("analyses", "the beam/stack sweep and out-of-domain translations of one trained system (cached)"),
     "overlap": ("overlap", "test-train overlap: share of each test sentence's 6-grams found in train"),
+    "translate": ("translate", "translate raw text with every trained system, side by side (--explain: what each did)"),
+    "serve": ("serve", "a local web page (127.0.0.1) translating with every trained system, with pictures"),
     "score": ("evaluation.score", "score a detokenised hypothesis file: --hyp F --ref F (prints JSON)"),
 }
 

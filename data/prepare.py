@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from data import corpus as corpus_mod
+from data import runfolder
 from data import preprocess as pp
-from data.io import HelpFormatter, UserError, check_line_counts, check_tokens, no_progress, read_json, read_lines, umask, write_json, write_lines
+from data.io import HelpFormatter, UserError, atomic_write, check_line_counts, check_tokens, no_progress, read_json, read_lines, umask, write_json, write_lines
 from data.profiles import DEV_SELECT_FRACTION, DEV_SPLIT, PROFILES, SEED
 
 #: Bump when preprocessing changes so that cached builds are redone.
@@ -136,6 +137,16 @@ class Prepared:
     def postprocess(self, lines) -> list[str]:
         """Target-side tokenised, truecased lines → detokenised, recased text (for test.hyp)."""
         return pp.Postprocessor(self.tgt)(lines)
+
+    def copy_truecasers(self, run_dir: Path) -> None:
+        """Copy both truecasing models into a system's run folder (``truecase.<lang>``,
+        data/runfolder.py), so that the folder preprocesses raw text by itself."""
+        for lang in (self.src, self.tgt):
+            model, dest = self.dir / f"truecase.{lang}", Path(run_dir) / runfolder.TRUECASER.format(lang=lang)
+            data = model.read_bytes()
+            if not dest.is_file() or dest.read_bytes() != data:
+                with atomic_write(dest, "wb") as fh:
+                    fh.write(data)
 
     def runs_base(self, runs_dir: str | os.PathLike | None = None) -> Path:
         """``<runs>/<corpus>/<src>-<tgt>/``: where this corpus' system folders are (``runs_dir``

@@ -67,6 +67,21 @@ def clean(src: Sequence[str], tgt: Sequence[str], max_tokens: int = CLEAN_MAX_TO
     return keep, dropped
 
 
+class Preprocessor:
+    """Raw source text → the tokens a system reads, exactly as :func:`data.prepare._build` made the
+    prepared test set: NFC (:func:`nfc`), Moses tokenisation (escaped), truecasing with the model
+    trained on the training side (``truecase.<lang>``). One sentence a line; the forward twin of
+    :class:`Postprocessor` (used by ``compare translate`` / ``compare serve``)."""
+
+    def __init__(self, lang: str, truecaser_path: Path):
+        self.tok = MosesTokenizer(lang=lang)
+        self.tc = load_truecaser(truecaser_path)
+
+    def __call__(self, lines: Iterable[str]) -> list[str]:
+        return [self.tc.truecase(self.tok.tokenize(nfc(line), escape=True, return_str=True), return_str=True)
+                for line in lines]
+
+
 class Postprocessor:
     """The inverse of preprocessing for one language: detruecase, then Moses-detokenise (unescape)."""
 

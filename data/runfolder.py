@@ -21,6 +21,9 @@ TRAIN_LOG = "train.log"
 ATTENTION = "attention.npz"
 #: Pharaoh word alignment of the PBSMT test output (smt/pipeline.py)
 TEST_ALIGN = "test.align"
+#: the truecasing model of a language, copied from the prepared corpus (build/…/truecase.<lang>) by
+#: both trainers so that a system folder translates raw text on its own (compare/translate.py)
+TRUECASER = "truecase.{lang}"
 #: the decoding analyses' caches (compare/analysis_cache.py)
 BEAM_SWEEP, DOMAIN = "beam_sweep.json", "domain.json"
 

@@ -126,7 +126,7 @@ def _collect(tokens: Tensor, att: Tensor | None, src_len: Tensor):
 
 def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, max_len: int | None = None, *,
                 max_len_a: float = MAX_LEN_A, max_len_b: float = MAX_LEN_B, length_penalty: float = 1.0,
-                return_attention: bool = True, return_scores: bool = False):
+                return_attention: bool = True, return_scores: bool = False, return_nbest: bool = False):
     """Batched beam search with length normalisation (see the module docstring).
 
     Args:
@@ -136,9 +136,12 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, max_len: int
         max_len, max_len_a, max_len_b: the output length limit, as in :func:`greedy`.
         length_penalty: α in score = log p(y|x) / |y|^α.
         return_scores: also return each best hypothesis's normalised score.
+        return_nbest: also return, per sentence, every finished hypothesis as (normalised score,
+            ids), best first (stable: ties keep the order in which they finished, so the first is the
+            one returned as best).
     Returns:
         hyps (ids, no BOS/EOS), attentions (float32 [len(hyp), |x|] or ``None``)
-        [, scores (floats)].
+        [, scores (floats)] [, n-best lists].
     """
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
@@ -214,7 +217,10 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, max_len: int
         hyps.append(toks)
         atts.append(None if a is None else a[:, :int(src_len[b])].cpu().numpy())
         best_scores.append(s)
-    return (hyps, atts, best_scores) if return_scores else (hyps, atts)
+    out = (hyps, atts) + ((best_scores,) if return_scores else ())
+    if return_nbest:
+        out += ([[(f[0], f[1]) for f in sorted(fin, key=lambda f: f[0], reverse=True)] for fin in finished],)
+    return out
 
 
 def unk_replace(hyp_tokens: Sequence[str], src_tokens: Sequence[str], attention,

@@ -520,6 +520,7 @@ class TrainManager:
         decode_s = time.time() - t0
         unit_hyps = [self.tgt_vocab.decode(h) for h in hyps]              # words, or BPE units
         tok_hyps = [self.to_words(h) for h in unit_hyps] if self.to_words else unit_hyps
+        p.copy_truecasers(run_dir)     # the run folder translates raw text on its own (compare translate)
         write_lines(run_dir / runfolder.TEST_TOK, [" ".join(h) for h in tok_hyps])
         write_lines(run_dir / runfolder.TEST_HYP, p.postprocess([" ".join(h) for h in tok_hyps]))
         n_hyp_tok = sum(len(h) for h in unit_hyps)

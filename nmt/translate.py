@@ -34,9 +34,12 @@ from nmt.vocab import UNK_TOKEN, Vocab
 
 def translate_data(model, data: ParallelData, *, beam: int = 1, device=None, batch_sents: int = 64,
                    length_penalty: float = 1.0, return_attention: bool = False, desc: str = "translate",
-                   max_len_a: float = MAX_LEN_A, max_len_b: int = MAX_LEN_B) -> tuple[list[list[int]], list]:
+                   max_len_a: float = MAX_LEN_A, max_len_b: int = MAX_LEN_B,
+                   nbest_out: list | None = None) -> tuple[list[list[int]], list]:
     """Decode every source of ``data``; returns (hypothesis ids per sentence, attention [T,S] or None),
-    in the input order. Sentences are batched by length (longest first) for speed."""
+    in the input order. Sentences are batched by length (longest first) for speed. ``nbest_out``: a
+    list of ``len(data)`` that receives each sentence's finished hypotheses as (length-normalised
+    score, ids), best first (beam search; greedy search: the one hypothesis, score None)."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -51,14 +54,19 @@ def translate_data(model, data: ParallelData, *, beam: int = 1, device=None, bat
                 if beam <= 1:
                     h, a = search.greedy(model, src, b.src_len, max_len_a=max_len_a, max_len_b=max_len_b,
                                          return_attention=return_attention)
+                    nb = [[(None, list(x))] for x in h]
                 else:
-                    h, a = search.beam_search(model, src, b.src_len, beam=beam, max_len_a=max_len_a,
-                                              max_len_b=max_len_b, length_penalty=length_penalty,
-                                              return_attention=return_attention)
+                    h, a, *nb = search.beam_search(model, src, b.src_len, beam=beam, max_len_a=max_len_a,
+                                                   max_len_b=max_len_b, length_penalty=length_penalty,
+                                                   return_attention=return_attention,
+                                                   return_nbest=nbest_out is not None)
+                    nb = nb[0] if nb else None
                 for k, i in enumerate(idx):
                     hyps[i] = [int(x) for x in h[k]]
                     if return_attention and a is not None:
                         atts[i] = a[k]
+                    if nbest_out is not None:
+                        nbest_out[i] = [(sc, [int(x) for x in ids]) for sc, ids in nb[k]]
                 bar.update(len(idx))
     finally:
         model.train(was_training)

@@ -96,4 +96,14 @@ if [ -n "$kenlm_pid" ]; then
 elif need_kenlm; then
   (build_kenlm)
 fi
+# 3. Debian's Chromium for the browser tests (tests/browser.py; Playwright's own browser download is not used)
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Debian's chromium (for the browser tests)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+      || say "note: could not install chromium; the browser tests will be skipped"
+  else
+    say "note: no Chromium; the browser tests will be skipped (sudo apt-get install chromium to run them)"
+  fi
+fi
 say "ready: $VENV (with kenlm), $TOOLS/bin/{lmplz,build_binary}"

@@ -110,11 +110,14 @@ LOG_FLOOR = -100.0
 @dataclass
 class Translation:
     """One decoded translation: tokens, feature vector h (order :data:`FEATURES`), score λ·h and
-    the phrase alignment ``[((f_start, f_end), (e_start, e_end)), …]`` (exclusive ends, target order)."""
+    the phrase alignment ``[((f_start, f_end), (e_start, e_end)), …]`` (exclusive ends, target order);
+    with ``derivation=True`` (:meth:`Decoder.translate`) also ``derivation``: the best path's phrases
+    in target order, each a dict (see :meth:`Decoder._derivation`)."""
     tokens: list[str]
     features: np.ndarray
     score: float
     alignment: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+    derivation: list[dict] | None = None
 
 
 def _log(p: float) -> float:
@@ -135,7 +138,8 @@ class Decoder:
     def __init__(self, phrase_table_path, lm_path, weights=DEFAULT_WEIGHTS, stack_size: int = 100,
                  distortion_limit: int = 6, beam_threshold: float = 1e-5, table_limit: int = 20,
                  sentences: Iterable[Sequence[str]] | None = None, filter_table: bool = True,
-                 recombine: bool = True, reordering_table=None, pop_limit: int | None = None):
+                 recombine: bool = True, reordering_table=None, pop_limit: int | None = None,
+                 keep_alignments: bool = False):
         if stack_size < 1:
             raise UserError(f"stack size must be >= 1 (got {stack_size})")
         if not 0.0 <= beam_threshold <= 1.0:
@@ -161,6 +165,9 @@ class Decoder:
         self.recombine = bool(recombine)
         self.pop_limit = None if pop_limit is None else int(pop_limit)
         self.filter_table = bool(filter_table)
+        # (f, e) -> the phrase pair's internal word alignment (the table's 4th field), for derivations
+        self.keep_alignments = bool(keep_alignments)
+        self._inner: dict[tuple, tuple] = {}
         self.lm = load_lm(self.lm_path)
         self._State = kenlm.State
         self._table: dict[tuple[str, ...], list] | None = None   # f -> [(e, 4 log-probs)]
@@ -171,6 +178,7 @@ class Decoder:
         self._lm_est: dict[tuple[str, ...], float] = {}  # ln p_LM(ē) without context
         self._opt_cache: dict[tuple[str, ...], list] = {}
         self._opt_weights: tuple | None = None
+        self._source: list[str] | None = None            # the sentence whose derivation is being read
         if sentences is not None:
             self._ensure_table(list(sentences))
 
@@ -203,6 +211,8 @@ class Decoder:
                                         f"{' '.join(f)!r} ||| {' '.join(e)!r} of {self.phrase_table_path}")
                     lr = tuple(max(_log(float(x)), LOG_FLOOR) for x in p)
                 rows.append((e, tuple(max(_log(float(x)), LOG_FLOOR) for x in o.scores), lr))
+                if self.keep_alignments:
+                    self._inner[(f, e)] = o.alignment
             table[f] = rows
         self._table = table
         self._max_len = max((len(f) for f in table), default=1)
@@ -263,27 +273,31 @@ class Decoder:
 
     # -- search -------------------------------------------------------------------------------
 
-    def translate(self, tokens: Sequence[str], nbest: int = 1, weights=None) -> list[Translation]:
+    def translate(self, tokens: Sequence[str], nbest: int = 1, weights=None, derivation: bool = False) -> list[Translation]:
         """Decode one tokenised sentence; returns up to ``nbest`` distinct translations, best first.
 
         An empty sentence gives one empty translation (its features: the LM score of ``<s> </s>``).
+        ``derivation``: each translation also carries its phrases (:meth:`_derivation`), walked back
+        from the final hypothesis along its back-pointers after the search (the search is unchanged).
         """
         tokens = [str(t) for t in tokens]
         self._ensure_table([tokens])
         w = self.weights if weights is None else as_weights(weights, self.lexicalised)
-        return self._search(tokens, w, max(1, int(nbest)))
+        return self._search(tokens, w, max(1, int(nbest)), derivation=derivation)
 
-    def _search(self, f: list[str], w: np.ndarray, nbest: int, distortion_limit: int | None = None) -> list[Translation]:
+    def _search(self, f: list[str], w: np.ndarray, nbest: int, distortion_limit: int | None = None,
+                derivation: bool = False) -> list[Translation]:
         """Decode one sentence: its translation options per span, then the search of
         :class:`smt.search.SentenceSearch` (stack search, or cube pruning when ``pop_limit`` is set)."""
         n = len(f)
+        self._source = f if derivation else None
         State, model = self._State, self.lm
         if n == 0:   # only the LM's <s> </s>
             st = State()
             model.BeginSentenceWrite(st)
             h = np.zeros(len(self.features))
             h[LM] = model.BaseScore(st, "</s>", State()) * LN10
-            return [Translation([], h, float(np.dot(w, h)), [])]
+            return [Translation([], h, float(np.dot(w, h)), [], [] if derivation else None)]
         d = self.distortion_limit if distortion_limit is None else distortion_limit
         search = SentenceSearch(self._span_options(f, w), model, State, w, stack_size=self.stack_size,
                                 distortion_limit=d, beam_threshold=self.beam_threshold, max_len=self._max_len,
@@ -291,12 +305,14 @@ class Decoder:
         finals = search.stack_search() if self.pop_limit is None else search.cube_search(self.pop_limit)
         if finals is None:
             if 0 <= d < n:   # every hypothesis ran into a dead end under the reordering limit
-                return self._search(f, w, nbest, distortion_limit=0)
+                return self._search(f, w, nbest, distortion_limit=0, derivation=derivation)
             raise RuntimeError("decoder found no translation")   # cannot happen: unknown words are copied
         finals.sort(key=itemgetter(_SCORE), reverse=True)
         if nbest == 1:
-            return [self._make_translation(self._chain(finals[0]), w)]
-        return self._nbest(finals, search.groups, w, nbest)
+            out = [self._make_translation(self._chain(finals[0]), w, derivation)]
+        else:
+            out = self._nbest(finals, search.groups, w, nbest, derivation)
+        return out
 
     def _span_options(self, f: list[str], w: np.ndarray) -> list[list[list]]:
         """``options[s][t]``: the translation options of span [s, t), best first (an unknown
@@ -320,7 +336,7 @@ class Decoder:
             hyp = hyp[_PREV]
         return out
 
-    def _nbest(self, finals: list, groups: dict, w: np.ndarray, nbest: int) -> list[Translation]:
+    def _nbest(self, finals: list, groups: dict, w: np.ndarray, nbest: int, derivation: bool = False) -> list[Translation]:
         """Best-first enumeration of paths (Moses' TrellisPath deviations), distinct by target string.
 
         A path is a final hypothesis followed back; a *deviation* at position ``j`` replaces the
@@ -355,7 +371,7 @@ class Decoder:
             key = tuple(word for hyp in reversed(path) for word in hyp[_OPT][_WORDS])
             if key not in seen:
                 seen.add(key)
-                out.append(self._make_translation(path, w))
+                out.append(self._make_translation(path, w, derivation))
             if sib is not None:                      # the next alternative at the same position
                 base, g, idx, replaced = sib
                 idx += 1
@@ -376,8 +392,9 @@ class Decoder:
                                           (base, g, idx, h)))
         return out
 
-    def _make_translation(self, path: list, w: np.ndarray) -> Translation:
-        """Features, score and phrase alignment of a path (listed from the last phrase back)."""
+    def _make_translation(self, path: list, w: np.ndarray, derivation: bool = False) -> Translation:
+        """Features, score and phrase alignment of a path (listed from the last phrase back); with
+        ``derivation``, its phrases too (:meth:`_derivation`)."""
         h = np.zeros(len(self.features))
         if self.lexicalised:
             h[LR:] = _reordering_features(path)
@@ -403,7 +420,32 @@ class Decoder:
         h[DIST] = dist
         h[WP] = -len(tokens)
         h[PP] = -nphr
-        return Translation(tokens, h, float(np.dot(w, h)), alignment)
+        return Translation(tokens, h, float(np.dot(w, h)), alignment, self._derivation(path) if derivation else None)
+
+    def _derivation(self, path: list) -> list[dict]:
+        """The phrases of a path (listed from the last phrase back, as :meth:`_chain` gives it), in
+        target order: ``source`` span [start, end), ``target`` words, ``tm`` (the four phrase-table
+        log-probabilities, order of :data:`FEATURES`), ``lm`` (ln p_LM of the phrase's words in
+        context, ``</s>`` included for the last), ``distortion`` (−|start − previous end|, Koehn 2010
+        eq. 5.13), ``orientation`` against the previous phrase (monotone / swap / discontinuous, as
+        msd-bidirectional-fe counts it, smt/reordering.py), ``reordering`` (that pair's six
+        log-probabilities, lexicalised systems only), ``unknown`` (a copied unknown word) and
+        ``alignment`` (the pair's internal links, with ``keep_alignments``; None if not known)."""
+        names = ("mono", "swap", "disc")
+        out, prev_start, prev_end = [], 0, 0
+        for hyp in reversed(path):
+            s, t, opt = hyp[_START], hyp[_END], hyp[_OPT]
+            o = MONO if s == prev_end else (SWAP if t == prev_start else DISC)
+            f = tuple(self._source[s:t]) if self._source is not None else None
+            e = tuple(opt[_WORDS])
+            unknown = opt[_TMF] == (UNKNOWN_LOGPROB,) * 4 and len(e) == 1 and f == e and (f not in self._table)
+            out.append({"source": [s, t], "target": list(e), "tm": list(opt[_TMF]), "lm": hyp[_LMS] * LN10,
+                        "distortion": -abs(s - prev_end), "orientation": names[o],
+                        "reordering": list(opt[_LR]) if opt[_LR] is not None else None, "unknown": bool(unknown),
+                        "alignment": (sorted(self._inner[(f, e)]) if (f, e) in self._inner else None)
+                        if self.keep_alignments else None})
+            prev_start, prev_end = s, t
+        return out
 
     # -- corpora ------------------------------------------------------------------------------
 
@@ -452,7 +494,7 @@ class Decoder:
                     weights=self.weights.tolist(), stack_size=self.stack_size,
                     distortion_limit=self.distortion_limit, beam_threshold=self.beam_threshold,
                     table_limit=self.table_limit, sentences=sentences, filter_table=self.filter_table,
-                    recombine=self.recombine, pop_limit=self.pop_limit,
+                    recombine=self.recombine, pop_limit=self.pop_limit, keep_alignments=self.keep_alignments,
                     reordering_table=str(self.reordering_path) if self.reordering_path is not None else None)
 
 

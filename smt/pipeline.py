@@ -306,6 +306,7 @@ def run(p: Prepared, **settings) -> dict:
     ``settings``: :class:`SMTTraining`'s keywords (the profile, the run folder, overrides of the
     profile's smt keys)."""
     t = SMTTraining(p, **settings)
+    p.copy_truecasers(t.out)     # the run folder translates raw text on its own (compare translate)
     t.align()
     t.phrases()
     t.lm()

@@ -28,3 +28,17 @@ def shared() -> Path:
     """``../shared/data`` (Multi30k, Hansards trial): the real data the tests run on."""
     assert SHARED.is_dir(), f"{SHARED}: the shared data folder is missing (CI puts ../shared beside the repository)"
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """A trained tiny study (tests/helpers.py ``train_tiny_study``), shared by the translate/serve/browser
+    tests; yields (root, corpus directory, runs/<corpus>/es-en) with MT_BUILD_DIR / MT_RUNS_DIR set."""
+    from tests.helpers import train_tiny_study
+    root = tmp_path_factory.mktemp("study")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MT_BUILD_DIR", str(root / "build"))
+        mp.setenv("MT_RUNS_DIR", str(root / "runs"))
+        mp.setenv("MT_NO_PROGRESS", "1")
+        corpus, runs = train_tiny_study(root)
+        yield root, corpus, runs

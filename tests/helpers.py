@@ -6,6 +6,7 @@ bible (``make_committed_corpus``, runs anywhere), and the Hansards trial set wit
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,3 +66,18 @@ def make_committed_corpus(directory: Path, n_train: int = 200, n_dev: int = 30, 
             (directory / f"{split}.{lang}").write_text("\n".join(head_gz(BIBLE / f"{split}.{lang}.gz", n)) + "\n",
                                                        encoding="utf-8")
     return directory
+
+
+def train_tiny_study(root: Path) -> tuple[Path, Path]:
+    """The three main systems of a tiny study on the committed bible (es→en; ~15 s on 2 cores): PBSMT with
+    msd reordering, rnnenc, and rnnsearch on BPE units (the tiny profile, 20 updates: untrained but
+    deterministic). Needs MT_BUILD_DIR / MT_RUNS_DIR pointing into ``root`` (the caller's job);
+    returns (corpus directory, runs/<corpus>/es-en)."""
+    from nmt import train
+    from smt import pipeline
+    corpus = make_committed_corpus(root / "bib", n_train=300, n_dev=20, n_test=30)
+    base = ["--corpus", str(corpus), "--src", "es", "--tgt", "en", "--profile", "tiny"]
+    pipeline.main([*base, "--processes", "1", "--reordering", "msd-bidirectional-fe", "--restarts", "2"])
+    for arch, extra in (("rnnenc", []), ("rnnsearch", ["--bpe-merges", "200"])):
+        assert train.main([*base, "--threads", "1", "--arch", arch, "--max-steps", "20", *extra]) == 0
+    return corpus, Path(os.environ["MT_RUNS_DIR"]) / "bib" / "es-en"
