@@ -116,6 +116,15 @@ def changed_artifacts(run_dir: Path, recorded: dict) -> list[str]:
     return sorted(n for n, st in recorded.items() if now.get(n) != st)
 
 
+def dev_still_rising(evals: list[dict]) -> bool:
+    """True when training stopped while dev BLEU still rose: the last evaluation is the best so far
+    and better than the one before it (a budget, not early stopping, ended the run)."""
+    if len(evals) < 2:
+        return bool(evals)
+    scores = [e["dev_bleu"] for e in evals]
+    return scores[-1] >= max(scores) and scores[-1] > scores[-2]
+
+
 def _log(path: Path, rec: dict) -> None:
     rec = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **rec}
     with open(path, "a", encoding="utf-8") as fh:
@@ -537,7 +546,9 @@ class TrainManager:
             profile=settings["profile"], profile_section_sha256=profiles.section_hash(settings["profile"], "nmt"),
             seed=cfg.seed, train_seconds=round(state["train_seconds"], 1), steps=state["step"],
             epochs=self._epochs_done(),
-            stop_reason=state["stop_reason"], best_dev_bleu=round(state["best_dev_bleu"], 2),
+            stop_reason=state["stop_reason"], dev_still_rising=dev_still_rising(state["evals"]),
+            cpu_minutes=round(state["train_seconds"] * torch.get_num_threads() * self.world / 60, 1),
+            best_dev_bleu=round(state["best_dev_bleu"], 2),
             best_step=state["best_step"], decode_seconds=round(decode_s, 2),
             decode_sents_per_s=round(len(self.test_src) / max(decode_s, 1e-9), 2),
             beam=cfg.beam, train_size=len(self.train_data), src_vocab_size=len(self.src_vocab),

@@ -298,3 +298,12 @@ def test_pick_device(monkeypatch):
             runtime.pick_device(name)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert runtime.pick_device("auto").type == "cuda"
+
+
+def test_dev_still_rising_marks_budget_stops():
+    from nmt.trainer import dev_still_rising
+    ev = lambda *xs: [{"step": 100 * (i + 1), "dev_bleu": x} for i, x in enumerate(xs)]
+    assert dev_still_rising(ev(1.0, 2.0, 3.5))          # best at the last evaluation, still climbing
+    assert not dev_still_rising(ev(1.0, 3.0, 2.5))      # peaked before the stop
+    assert not dev_still_rising(ev(1.0, 3.0, 3.0))      # flat at the top: no longer rising
+    assert dev_still_rising(ev(4.0)) and not dev_still_rising([])
