@@ -55,7 +55,7 @@ from smt.corpus import encode_lines
 from smt.decode import Decoder
 from smt.lm import build_lm
 from smt.phrases import SMOOTHING, build_phrase_table, read_phrase_table
-from smt.reordering import MODELS as REORDERING_MODELS
+from smt.reordering import MODELS as REORDERING_MODELS, PRIOR as REORDERING_PRIOR
 from smt.tune import decoder_nbest_fn, mert
 from smt.unknown import VERSION as UNKNOWN_RULES, VOCAB_FILE, UnknownWords, map_links, supported as unknown_words_supported
 from smt.weights import (NONNEGATIVE, as_weights, default_weights, feature_names, nonnegative_mask, read_weights,
@@ -465,7 +465,7 @@ class SMTTraining:
         self._step("phrases", [self.table_path, *([self.reordering_path] if self.lexicalised else [])],
                    {"src": self.train_src, "tgt": self.train_tgt, "align": self.align_path},
                    {"max_phrase_length": cfg["max_phrase_length"], "table_limit": cfg["table_limit"],
-                    **({"reordering": cfg["reordering"]} if self.lexicalised else {}),
+                    **({"reordering": cfg["reordering"], "reordering_prior": REORDERING_PRIOR} if self.lexicalised else {}),
                     **({"smoothing": smoothing} if smoothing != "none" else {})}, build)
 
     # --- 3. language model ---------------------------------------------------------------

@@ -289,3 +289,29 @@ def test_replaced_nmt_model_is_not_taken_as_up_to_date(isolated, tiny_corpus, ca
     captured = capsys.readouterr()
     assert "best.pt changed since training" in captured.err and "up to date" not in captured.out
     assert json.loads((run / "scores.json").read_text())["artifacts"]["best.pt"] != {}
+
+
+def test_msd_reordering_on_a_corpus_without_swaps(isolated, tmp_path):
+    """Issue 29 item 2: a corpus with identical sides has no swap (nor discontinuous) orientation;
+    the msd table must still hold only positive probabilities, and the pipeline must read back
+    what it wrote (it used to write 0 and refuse it on every re-run)."""
+    import numpy as np
+
+    from data.moses import read_reordering_table
+    from smt.reordering import orientation_prior, smoothed_probabilities
+    assert np.all(orientation_prior([5, 0, 0]) > 0)
+    np.testing.assert_allclose(orientation_prior([2, 1, 1]), [0.5, 0.25, 0.25])   # all seen: unchanged
+    assert np.all(smoothed_probabilities([[3, 0, 0, 3, 0, 0]]) > 0)
+    d = tmp_path / "mono"
+    d.mkdir()
+    for split in ("train", "dev", "test"):
+        for lang in ("es", "en"):
+            (d / f"{split}.{lang}").write_text("el perro come .\nla casa es grande .\nun gato duerme .\n")
+    args = ("smt", "train", "--corpus", str(d), "--src", "es", "--tgt", "en", "--profile", "tiny",
+            "--reordering", "msd-bidirectional-fe", "--processes", "1")
+    cli(*args, expect=0)
+    run = isolated / "runs" / "mono" / "es-en" / "pbsmt"
+    table = read_reordering_table(run / "reordering-table.gz")
+    assert table and all(np.all(p > 0) for p in table.values())
+    assert json.loads((run / "scores.json").read_text())["bleu_lc"] == 100.0
+    cli(*args, expect=0)   # the re-run reuses it
