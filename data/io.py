@@ -272,6 +272,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         raise
 
 
+def check_output_path(path: str | os.PathLike, flag: str = "--output") -> Path:
+    """:class:`UserError` before any work when ``path`` cannot be written as a file: a directory, or a
+    path under something that is not a directory (checked before decoding, not after it)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a directory; give a file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{flag} {path}: {parent} is a file, not a folder")
+            break
+    return path
+
+
 def write_lines(path: str | os.PathLike, lines: Iterable[str]) -> None:
     """Atomically write one string per line (``.gz`` paths are gzip-compressed, mtime 0)."""
     path = Path(path)

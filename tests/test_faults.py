@@ -315,3 +315,51 @@ def test_msd_reordering_on_a_corpus_without_swaps(isolated, tmp_path):
     assert table and all(np.all(p > 0) for p in table.values())
     assert json.loads((run / "scores.json").read_text())["bleu_lc"] == 100.0
     cli(*args, expect=0)   # the re-run reuses it
+
+
+def _tiny_pbsmt(tmp_path):
+    """A distance-only PBSMT system of a 3-line corpus (seconds): its run folder and the corpus."""
+    d = tmp_path / "three"
+    d.mkdir()
+    for split in ("train", "dev", "test"):
+        (d / f"{split}.es").write_text("el perro come .\nla casa es grande .\nun gato duerme .\n")
+        (d / f"{split}.en").write_text("the dog eats .\nthe house is big .\na cat sleeps .\n")
+    cli("smt", "train", "--corpus", str(d), "--src", "es", "--tgt", "en", "--profile", "tiny", "--processes", "1",
+        "--no-tune", env={"MT_RUNS_DIR": str(tmp_path / "runs"), "MT_BUILD_DIR": str(tmp_path / "build")}, expect=0)
+    return tmp_path / "runs" / "three" / "es-en" / "pbsmt", d
+
+
+def test_decode_refuses_what_is_not_a_phrase_table(tmp_path):
+    """Issue 29 items 5-7: lm.binary, weights.json or a table with '|||' for ' ||| ' as --phrase-table,
+    NaN in weights.json, --output a directory or under a file: one line naming the file, before decoding."""
+    run, d = _tiny_pbsmt(tmp_path)
+    base = ("smt", "decode", "--lm", str(run / "lm.binary"), "--input", str(d / "test.es"), "--processes", "1")
+    out = ("--output", str(tmp_path / "o.txt"))
+    for bad in (run / "lm.binary", run / "weights.json"):
+        assert f"{bad}:1: no ' ||| ' separator" in cli(*base, "--phrase-table", str(bad), *out)
+    broken = tmp_path / "broken.txt"
+    lines = gzip.decompress((run / "phrase-table.gz").read_bytes()).decode().splitlines()
+    broken.write_text("\n".join(lines[:-1] + [lines[-1].replace(" ||| ", "|||", 1)]) + "\n")
+    assert f"{broken}:{len(lines)}: '|||' without spaces" in cli(*base, "--phrase-table", str(broken), *out)
+    table = ("--phrase-table", str(run / "phrase-table.gz"))
+    w = tmp_path / "w.json"
+    w.write_text('{"weights": [NaN, 1, 1, 1, 1, 1, 1, 1]}')
+    assert f"{w}: weights must be finite numbers; tm_fe is not" in cli(*base, *table, *out, "--weights", str(w))
+    assert "is a directory" in cli(*base, *table, "--output", str(tmp_path))
+    assert "is a file, not a folder" in cli(*base, *table, "--output", str(d / "test.es" / "x"))
+    assert not (tmp_path / "o.txt").exists()
+    cli(*base, *table, *out, expect=0)
+    assert len((tmp_path / "o.txt").read_text().splitlines()) == 3
+
+
+def test_translate_bounds_beam_and_length_penalty(tmp_path):
+    """Issue 29 item 8: --beam 100000 and --length-penalty nan/inf are refused before the model loads."""
+    src = tmp_path / "in.txt"
+    src.write_text("a b\n")
+    ck = tmp_path / "x.pt"
+    ck.write_bytes(b"x")
+    base = ("nmt", "translate", "--checkpoint", str(ck), "--input", str(src), "--output", str(tmp_path / "o"))
+    assert "--beam must be 1-1,000" in cli(*base, "--beam", "100000")
+    for lp in ("nan", "inf", "-1"):
+        assert "--length-penalty must be a number in [0, 5]" in cli(*base, "--length-penalty", lp)
+    assert "is a directory" in cli(*base[:-1], str(tmp_path))
