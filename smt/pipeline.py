@@ -652,15 +652,19 @@ class SMTTraining:
         scores_path = out / "scores.json"
         score_step = Step(out, "scores", [scores_path], {"hyp": out / "test.hyp", "ref": p.ref("test")},
                           json.loads(json.dumps(meta, default=str)))
-        cached = None if self.force else score_step.cached()
+        cached = None if self.force else score_step.cached(self.log)
         log = self.log
+        result = None
         if cached is not None:
-            log("scores: up to date (scores.json), reused")
-            result = read_json(scores_path)
-        else:
+            try:
+                result = read_json(scores_path)
+                log("scores: up to date (scores.json), reused")
+            except UserError as exc:      # damaged by hand: written again below, not a failure forever
+                log(f"scores: {exc}; writing it again")
+        if result is None:
             score_step.stamp.unlink(missing_ok=True)
             result = write_scores(out, p.ref("test"), **meta)
-            write_json(score_step.stamp, {"key": score_step.key, "seconds": 0.0})
+            write_json(score_step.stamp, {"key": score_step.key, "seconds": 0.0, "outputs": score_step._outputs()})
         log(f"=== done: test BLEU {result['bleu']:.2f} (lowercased {result['bleu_lc']:.2f}); "
             f"dev {meta['bleu_dev_tuned']['bleu']:.2f}" + (f" (default weights {meta['bleu_dev_default']['bleu']:.2f})"
                                                           if "bleu_dev_default" in meta else ""))

@@ -363,3 +363,32 @@ def test_translate_bounds_beam_and_length_penalty(tmp_path):
     for lp in ("nan", "inf", "-1"):
         assert "--length-penalty must be a number in [0, 5]" in cli(*base, "--length-penalty", lp)
     assert "is a directory" in cli(*base[:-1], str(tmp_path))
+
+
+def test_study_verifies_what_it_reuses(tmp_path):
+    """Issue 29 items 1 and 4: a hand-edited test.hyp, a damaged scores.json (PBSMT) and a zero-byte
+    best.pt (NMT) are not "up to date": verify_outputs says why and the trainers redo what is damaged."""
+    from compare.experiments import verify_outputs
+    run, d = _tiny_pbsmt(tmp_path)
+    env = {"MT_RUNS_DIR": str(tmp_path / "runs"), "MT_BUILD_DIR": str(tmp_path / "build")}
+    assert verify_outputs(run) is None
+    good = (run / "test.hyp").read_text()
+    (run / "test.hyp").write_text("the dog eats .\n" * 3)
+    assert "test.hyp changed" in verify_outputs(run)
+    train = ("smt", "train", "--corpus", str(d), "--src", "es", "--tgt", "en", "--profile", "tiny", "--processes", "1",
+             "--no-tune")
+    cli(*train, env=env, expect=0)
+    assert (run / "test.hyp").read_text() == good and verify_outputs(run) is None
+    (run / "scores.json").write_text("{ damaged")
+    assert "not valid JSON" in verify_outputs(run)
+    cli(*train, env=env, expect=0)
+    assert json.loads((run / "scores.json").read_text())["bleu"] > 0 and verify_outputs(run) is None
+    nmt = ("nmt", "train", "--corpus", str(d), "--src", "es", "--tgt", "en", "--profile", "tiny", "--threads", "1",
+           "--max-steps", "2", "--eval-every", "2")
+    cli(*nmt, env=env, expect=0)
+    nrun = run.parent / "rnnsearch"
+    assert verify_outputs(nrun) is None
+    (nrun / "best.pt").write_bytes(b"")
+    assert "best.pt changed" in verify_outputs(nrun)
+    err = cli(*nmt, env=env, expect=0)
+    assert "best.pt changed since training" in err and verify_outputs(nrun) is None
