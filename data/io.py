@@ -100,10 +100,46 @@ def die_with_parent() -> None:
         pass
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main process like Ctrl-C, so that every ``finally`` (temp files of
+    :func:`atomic_write`, staging folders, children) runs before the process ends."""
+
+
+def _on_sigterm(signum, frame):
+    if os.getpid() != _MAIN_PID[0]:   # a forked worker: die as the default action would
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    raise Terminated()
+
+
+_MAIN_PID = [0]
+
+
+def check_folder(path: str | os.PathLike, what: str) -> Path:
+    """:class:`UserError` when ``path`` exists but is not a folder (e.g. ``MT_RUNS_DIR`` set to a file)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{what} {path}: is a file, not a folder")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{what} {path}: {parent} is a file, not a folder")
+            break
+    return path
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
-    """Run ``main(argv)``; turn :class:`UserError` into ``error: …`` on stderr and exit 2."""
+    """Run ``main(argv)``; turn :class:`UserError` into ``error: …`` on stderr and exit 2. SIGTERM ends
+    it like Ctrl-C (exit 143), cleaning up on the way."""
+    _MAIN_PID[0] = os.getpid()
+    with contextlib.suppress(ValueError):   # not the main thread: leave signals alone
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = main(argv)
+    except Terminated:
+        print("error: terminated (SIGTERM)", file=sys.stderr)
+        sys.exit(143)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -117,7 +153,10 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
         sys.exit(2)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):  # disk full, read-only file system
-            print(f"error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+            print(f"error: {exc.filename or 'writing an output'}: {exc.strerror}", file=sys.stderr)
+            sys.exit(2)
+        if exc.errno == errno.ENOTDIR or isinstance(exc, (NotADirectoryError, IsADirectoryError, FileExistsError)):
+            print(f"error: {exc.filename or exc}: {exc.strerror or exc}", file=sys.stderr)
             sys.exit(2)
         raise
     sys.exit(code or 0)
@@ -266,9 +305,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
             yield fh
         os.chmod(tmp, 0o666 & ~umask())  # mkstemp creates 0600; give artifacts the usual mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and not exc.filename:
+            exc.filename = str(path)     # "error: <file>: No space left on device", not ": No space …"
+        if isinstance(exc, RuntimeError) and "file write failed" in str(exc):   # torch.save on a full disk
+            raise OSError(errno.ENOSPC, "No space left on device (cannot write it)", str(path)) from None
         raise
 
 

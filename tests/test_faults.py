@@ -392,3 +392,54 @@ def test_study_verifies_what_it_reuses(tmp_path):
     assert "best.pt changed" in verify_outputs(nrun)
     err = cli(*nmt, env=env, expect=0)
     assert "best.pt changed since training" in err and verify_outputs(nrun) is None
+
+
+def test_paths_and_language_codes_are_one_line(tmp_path):
+    """Issue 29 item 6: MT_RUNS_DIR / MT_BUILD_DIR / MT_REPORT_DIR pointing at a file, and a language
+    code that is a path, are one line each (no traceback, nothing created outside build/)."""
+    f = tmp_path / "afile"
+    f.write_text("x")
+    args = ("compare", "report", "--corpus", "bible", "--profile", "tiny", "--no-estimate")
+    for var in ("MT_RUNS_DIR", "MT_BUILD_DIR", "MT_REPORT_DIR"):
+        env = {"MT_RUNS_DIR": str(tmp_path / "r"), "MT_BUILD_DIR": str(tmp_path / "b"),
+               "MT_REPORT_DIR": str(tmp_path / "p"), var: str(f)}
+        assert f"{f}: is a file, not a folder" in cli(*args, env=env)
+    err = cli("data", "prepare", "--corpus", "bible", "--src", "x/../../escaped/es",
+              env={"MT_BUILD_DIR": str(tmp_path / "b" / "deep")})
+    assert "not a language code" in err and not (tmp_path / "escaped").exists()
+
+
+def test_sigterm_cleans_up_and_disk_full_names_the_file(tmp_path):
+    """Issue 29 items 7-8: SIGTERM runs the clean-up (atomic_write leaves no .tmp, exit 143); a full
+    disk names the file being written (a real small tmpfs as root, else a simulated ENOSPC)."""
+    import signal
+    import time
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from data.io import atomic_write, run_cli\n"
+            "def main(argv):\n    with atomic_write(sys.argv[2]) as fh:\n        fh.write('x'); fh.flush()\n"
+            "        print('ready', flush=True); time.sleep(60)\nrun_cli(main)")
+    out = tmp_path / "phrase-table.gz"
+    p = subprocess.Popen([sys.executable, "-c", code, str(ROOT), str(out)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 143 and "terminated" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+    full = tmp_path / "full"
+    full.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)],
+                                                    capture_output=True).returncode == 0
+    try:
+        code = ("import sys, errno; sys.path.insert(0, sys.argv[1]); from data.io import write_lines, run_cli\n"
+                "def main(argv):\n    if sys.argv[3] == 'sim':\n        raise OSError(errno.ENOSPC, 'No space left on device')\n"
+                "    write_lines(sys.argv[2], ['x' * 1000] * 1000)\nrun_cli(main)")
+        target = full / "test.hyp"
+        r = subprocess.run([sys.executable, "-c", code, str(ROOT), str(target), "real" if mounted else "sim"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert "No space left on device" in r.stderr
+        if mounted:
+            assert f"error: {target}: No space left" in r.stderr and list(full.iterdir()) == []
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(full)], check=False)
