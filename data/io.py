@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 import zlib
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -127,6 +128,50 @@ def check_folder(path: str | os.PathLike, what: str) -> Path:
                 raise UserError(f"{what} {path}: {parent} is a file, not a folder")
             break
     return path
+
+
+def _proc_stat(pid: int) -> tuple[int, str, str] | None:
+    """(parent pid, command name, start time) of ``pid`` from /proc, or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = text[text.index("(") + 1:text.rindex(")")]
+    rest = text[text.rindex(")") + 2:].split()
+    return int(rest[1]), name, rest[19]
+
+
+def stop_with_make() -> None:
+    """SIGTERM this process when the ``make`` that started it (its nearest ``make`` ancestor; else its
+    parent) dies, even by kill -9: ``kill <make's pid>`` must stop ``make report``, whose command runs
+    under ``sh -c`` (so the kernel's parent-death signal alone, :func:`die_with_parent`, is not
+    enough). A daemon thread polls /proc once a second (Linux; elsewhere the parent-death signal only)."""
+    die_with_parent()
+    chain, pid = [], os.getppid()
+    while pid > 1 and len(chain) < 8:
+        st = _proc_stat(pid)
+        if st is None:
+            break
+        chain.append((pid, st[2]))
+        if st[1] == "make":
+            break
+        pid = st[0]
+    if not chain or not chain[-1] or _proc_stat(chain[-1][0]) is None:
+        return
+    if _proc_stat(chain[-1][0])[1] != "make":
+        chain = chain[:1]                      # no make above us: watch the parent only
+    import threading  # only for this watcher
+
+    def watch():
+        while True:
+            for p, start in chain:
+                st = _proc_stat(p)
+                if st is None or st[2] != start or st[0] == 0:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, name="stop-with-make", daemon=True).start()
 
 
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:

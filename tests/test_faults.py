@@ -443,3 +443,52 @@ def test_sigterm_cleans_up_and_disk_full_names_the_file(tmp_path):
     finally:
         if mounted:
             subprocess.run(["umount", str(full)], check=False)
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_killing_make_report_stops_the_study(tmp_path, sig):
+    """Issue 29 item 3: kill <make's pid> (TERM or KILL) during `make report` stops the report and its
+    trainers within seconds (the report watches make through sh; the trainers die with the report)."""
+    import shutil
+    import signal
+    import time
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    from tests.helpers import make_tiny_corpus
+    corpus = make_tiny_corpus(tmp_path / "mk", n_train=120, n_dev=10, n_test=10)
+    env = {**os.environ, "MT_RUNS_DIR": str(tmp_path / "runs"), "MT_BUILD_DIR": str(tmp_path / "build"),
+           "MT_REPORT_DIR": str(tmp_path / "report"), "MT_NO_PROGRESS": "1"}
+    make = subprocess.Popen(["make", "-s", "report", f"CORPUS={corpus}", "SRC=de", "TGT=en", "PROFILE=tiny", "JOBS=1"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+    def ours() -> list[int]:      # the study's processes: those whose environment names this test's runs
+        pids = []
+        for d in os.listdir("/proc"):
+            if d.isdigit() and int(d) != make.pid:
+                try:
+                    if str(tmp_path / "runs").encode() in open(f"/proc/{d}/environ", "rb").read() and \
+                            open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+                        pids.append(int(d))
+                except OSError:
+                    pass
+        return pids
+
+    try:
+        for _ in range(600):     # wait for a trainer under the report
+            if any(b"train" in open(f"/proc/{p}/cmdline", "rb").read() for p in ours() if os.path.exists(f"/proc/{p}")):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("no trainer started")
+        os.kill(make.pid, getattr(signal, sig))
+        make.wait()
+        for _ in range(100):
+            if not ours():
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"still running after make was killed: {ours()}")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(make.pid, signal.SIGKILL)
