@@ -492,3 +492,28 @@ def test_killing_make_report_stops_the_study(tmp_path, sig):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(make.pid, signal.SIGKILL)
+
+
+def test_one_study_at_a_time(tmp_path):
+    """Issue 29 item 8: a second `compare report` on the same corpus pair says who holds the study (pid,
+    start time) and stops, instead of both listing the other's systems as failed."""
+    import time
+    from tests.helpers import make_tiny_corpus
+    corpus = make_tiny_corpus(tmp_path / "st", n_train=120, n_dev=10, n_test=10)
+    env = {**os.environ, "MT_RUNS_DIR": str(tmp_path / "runs"), "MT_BUILD_DIR": str(tmp_path / "build"),
+           "MT_REPORT_DIR": str(tmp_path / "report"), "MT_NO_PROGRESS": "1"}
+    args = [sys.executable, "-m", "compare", "report", "--corpus", str(corpus), "--src", "de", "--tgt", "en",
+            "--profile", "tiny", "--jobs", "1", "--no-estimate"]
+    first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        lock = tmp_path / "runs" / "st" / ".de-en.lock"
+        for _ in range(600):
+            if lock.is_file() and "pid" in lock.read_text():
+                break
+            time.sleep(0.1)
+        r = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert f"already being written by pid {first.pid} (compare report, started " in r.stderr
+    finally:
+        first.kill()
+        first.wait()
