@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from compare import analysis_cache as cache
-from data.io import UserError, die_with_parent, plain_doc, read_json
+from data.io import UserError, die_with_parent, plain_doc, read_json, sha256_file
 from data.corpus import DEFAULT_PAIRS
 from data.prepare import add_corpus_args, prepared_from_args, runs_root
 from data.profiles import get, section_hash
@@ -157,6 +157,40 @@ def corpus_arg(corpus: str) -> str:
     return str(Path(corpus).resolve()) if corpus not in DEFAULT_PAIRS and Path(corpus).is_dir() else corpus
 
 
+def verify_outputs(run_dir: Path) -> str | None:
+    """Why the outputs of a finished run folder cannot be trusted, or None when they can: its
+    ``scores.json`` unreadable, or a file whose size or SHA-256 differs from what the trainer
+    recorded — NMT: ``scores.json``'s ``artifacts`` (best.pt, test.hyp, the vocabularies); PBSMT:
+    the ``outputs`` of every ``*.stamp.json`` of the folder (test.hyp, test.tok.hyp, the tables,
+    the LM, weights.json …). A run that records nothing is trusted (older runs)."""
+    run_dir = Path(run_dir)
+    try:
+        meta = read_json(run_dir / "scores.json")
+    except UserError as exc:
+        return str(exc)
+    if not isinstance(meta, dict):
+        return f"{run_dir / 'scores.json'}: not a scores file"
+    recorded: dict[str, dict] = dict(meta.get("artifacts") or {})
+    for stamp in sorted(run_dir.glob("*.stamp.json")):
+        try:
+            outputs = (read_json(stamp) or {}).get("outputs") or {}
+        except (UserError, AttributeError):
+            return f"{stamp}: unreadable stamp"
+        for name, st in outputs.items():
+            if name not in recorded and (run_dir / name).parent == run_dir:
+                recorded[name] = st
+    changed = []
+    for name, st in sorted(recorded.items()):
+        f = run_dir / name
+        if not f.is_file():
+            changed.append(f"{name} missing")
+        elif f.stat().st_size != st.get("size") or sha256_file(f) != st.get("sha256"):
+            changed.append(f"{name} changed")
+    if changed:
+        return f"{run_dir}: {', '.join(changed)} since training (size or SHA-256 differ from the record)"
+    return None
+
+
 def is_done(run_dir: Path, corpus_hash: str, profile: str, stage: str | None = None) -> bool:
     """``scores.json`` and ``test.hyp`` exist and the scores record this corpus hash, this profile (if
     they record one) and — given the ``stage`` — the hash of the profile's stage section it was
@@ -175,7 +209,13 @@ def is_done(run_dir: Path, corpus_hash: str, profile: str, stage: str | None = N
         recorded = meta["settings"].get("profile")
     if recorded not in (None, profile):
         return False
-    return stage is None or recorded is None or meta.get("profile_section_sha256") == section_hash(profile, stage)
+    if not (stage is None or recorded is None or meta.get("profile_section_sha256") == section_hash(profile, stage)):
+        return False
+    reason = verify_outputs(run_dir)
+    if reason is not None:   # the stage CLI redoes what is damaged (its own stamps say what)
+        print(f"note: {reason}; re-running its trainer to redo what is damaged", flush=True)
+        return False
+    return True
 
 
 def resolve_jobs(jobs_arg: str | int | None, threads: int) -> int:

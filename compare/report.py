@@ -47,7 +47,7 @@ from evaluation.score import sentence_stats, unk_rate
 from evaluation.significance import ALPHA, bootstrap_ci, paired_bootstrap, resample_weights
 from data import pharaoh, runfolder
 from data.corpus import ROOT
-from data.io import UserError, check_line_counts, plain_doc, atomic_write, progress, read_json, read_lines, read_tokenized, sha256_file
+from data.io import UserError, check_folder, run_folder_lock, stop_with_make, check_line_counts, plain_doc, atomic_write, progress, read_json, read_lines, read_tokenized, sha256_file
 from data.prepare import add_corpus_args, prepared_from_args, runs_root
 from data.profiles import SEED, get
 
@@ -929,8 +929,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="also report on run folders the study did not plan (scratch runs), marked as such")
     experiments.add_job_args(ap)
     args = ap.parse_args(argv)
+    stop_with_make()   # kill <make's pid> stops the study (its workers die with it: die_with_parent)
+    check_folder(args.runs_dir, "--runs-dir (MT_RUNS_DIR)")
+    check_folder(args.report_dir, "--report-dir (MT_REPORT_DIR)")
     os.environ["MT_RUNS_DIR"] = str(Path(args.runs_dir).resolve())
     p = prepared_from_args(args)
+    # one study per corpus pair at a time: a second one says who holds it (pid, start time) and stops
+    with run_folder_lock(p.runs_base(args.runs_dir), f"compare report, started {time.strftime('%Y-%m-%d %H:%M:%S')}"):
+        return _report(args, p)
+
+
+def _report(args, p) -> int:
     failed: list[str] = []
     if not args.no_train:
         failed = experiments.train_missing(args, p, analyse=not args.no_sweep)

@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 import zlib
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -100,10 +101,90 @@ def die_with_parent() -> None:
         pass
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main process like Ctrl-C, so that every ``finally`` (temp files of
+    :func:`atomic_write`, staging folders, children) runs before the process ends."""
+
+
+def _on_sigterm(signum, frame):
+    if os.getpid() != _MAIN_PID[0]:   # a forked worker: die as the default action would
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    raise Terminated()
+
+
+_MAIN_PID = [0]
+
+
+def check_folder(path: str | os.PathLike, what: str) -> Path:
+    """:class:`UserError` when ``path`` exists but is not a folder (e.g. ``MT_RUNS_DIR`` set to a file)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{what} {path}: is a file, not a folder")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{what} {path}: {parent} is a file, not a folder")
+            break
+    return path
+
+
+def _proc_stat(pid: int) -> tuple[int, str, str] | None:
+    """(parent pid, command name, start time) of ``pid`` from /proc, or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = text[text.index("(") + 1:text.rindex(")")]
+    rest = text[text.rindex(")") + 2:].split()
+    return int(rest[1]), name, rest[19]
+
+
+def stop_with_make() -> None:
+    """SIGTERM this process when the ``make`` that started it (its nearest ``make`` ancestor; else its
+    parent) dies, even by kill -9: ``kill <make's pid>`` must stop ``make report``, whose command runs
+    under ``sh -c`` (so the kernel's parent-death signal alone, :func:`die_with_parent`, is not
+    enough). A daemon thread polls /proc once a second (Linux; elsewhere the parent-death signal only)."""
+    die_with_parent()
+    chain, pid = [], os.getppid()
+    while pid > 1 and len(chain) < 8:
+        st = _proc_stat(pid)
+        if st is None:
+            break
+        chain.append((pid, st[2]))
+        if st[1] == "make":
+            break
+        pid = st[0]
+    if not chain or not chain[-1] or _proc_stat(chain[-1][0]) is None:
+        return
+    if _proc_stat(chain[-1][0])[1] != "make":
+        chain = chain[:1]                      # no make above us: watch the parent only
+    import threading  # only for this watcher
+
+    def watch():
+        while True:
+            for p, start in chain:
+                st = _proc_stat(p)
+                if st is None or st[2] != start or st[0] == 0:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, name="stop-with-make", daemon=True).start()
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
-    """Run ``main(argv)``; turn :class:`UserError` into ``error: …`` on stderr and exit 2."""
+    """Run ``main(argv)``; turn :class:`UserError` into ``error: …`` on stderr and exit 2. SIGTERM ends
+    it like Ctrl-C (exit 143), cleaning up on the way."""
+    _MAIN_PID[0] = os.getpid()
+    with contextlib.suppress(ValueError):   # not the main thread: leave signals alone
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = main(argv)
+    except Terminated:
+        print("error: terminated (SIGTERM)", file=sys.stderr)
+        sys.exit(143)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -117,7 +198,10 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
         sys.exit(2)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):  # disk full, read-only file system
-            print(f"error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+            print(f"error: {exc.filename or 'writing an output'}: {exc.strerror}", file=sys.stderr)
+            sys.exit(2)
+        if exc.errno == errno.ENOTDIR or isinstance(exc, (NotADirectoryError, IsADirectoryError, FileExistsError)):
+            print(f"error: {exc.filename or exc}: {exc.strerror or exc}", file=sys.stderr)
             sys.exit(2)
         raise
     sys.exit(code or 0)
@@ -266,10 +350,28 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
             yield fh
         os.chmod(tmp, 0o666 & ~umask())  # mkstemp creates 0600; give artifacts the usual mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and not exc.filename:
+            exc.filename = str(path)     # "error: <file>: No space left on device", not ": No space …"
+        if isinstance(exc, RuntimeError) and "file write failed" in str(exc):   # torch.save on a full disk
+            raise OSError(errno.ENOSPC, "No space left on device (cannot write it)", str(path)) from None
         raise
+
+
+def check_output_path(path: str | os.PathLike, flag: str = "--output") -> Path:
+    """:class:`UserError` before any work when ``path`` cannot be written as a file: a directory, or a
+    path under something that is not a directory (checked before decoding, not after it)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a directory; give a file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{flag} {path}: {parent} is a file, not a folder")
+            break
+    return path
 
 
 def write_lines(path: str | os.PathLike, lines: Iterable[str]) -> None:

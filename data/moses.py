@@ -118,7 +118,16 @@ def _table_lines(path: Path, sources: Iterable[Sequence[str]] | None, what: str)
     try:
         with open_binary(path) as fh:
             for n, raw in enumerate(fh, 1):
-                if keep is not None and raw[:raw.find(b" ||| ")] not in keep:
+                cut = raw.find(b" ||| ")
+                if cut < 0 and not raw.strip():
+                    raise UserError(f"{path}:{n}: empty line")
+                if cut < 0:   # every line, kept or not: an LM, a JSON file or '|||' without spaces is no table
+                    raise UserError(f"{path}:{n}: no ' ||| ' separator: not a Moses {what} "
+                                    f"(fields are separated by ' ||| ', with spaces)")
+                if b"|||" in raw[:cut]:
+                    raise UserError(f"{path}:{n}: '|||' without spaces around it in the source phrase: "
+                                    f"fields are separated by ' ||| '")
+                if keep is not None and raw[:cut] not in keep:
                     continue
                 try:
                     line = raw.decode("utf-8").rstrip("\r\n")

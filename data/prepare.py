@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -33,7 +34,7 @@ import numpy as np
 from data import corpus as corpus_mod
 from data import runfolder
 from data import preprocess as pp
-from data.io import HelpFormatter, UserError, atomic_write, check_line_counts, check_tokens, no_progress, read_json, read_lines, umask, write_json, write_lines
+from data.io import HelpFormatter, UserError, atomic_write, check_folder, check_line_counts, check_tokens, no_progress, read_json, read_lines, umask, write_json, write_lines
 from data.profiles import DEV_SELECT_FRACTION, DEV_SPLIT, PROFILES, SEED
 
 #: Bump when preprocessing changes so that cached builds are redone.
@@ -44,11 +45,22 @@ SETTINGS = {"normalize": "NFC", "tokenizer": "sacremoses", "escape": True, "true
 
 
 def build_root() -> Path:
-    return Path(os.environ.get("MT_BUILD_DIR", corpus_mod.ROOT / "build"))
+    return check_folder(os.environ.get("MT_BUILD_DIR", corpus_mod.ROOT / "build"), "MT_BUILD_DIR")
 
 
 def runs_root() -> Path:
-    return Path(os.environ.get("MT_RUNS_DIR", corpus_mod.ROOT / "runs"))
+    return check_folder(os.environ.get("MT_RUNS_DIR", corpus_mod.ROOT / "runs"), "MT_RUNS_DIR")
+
+
+#: A language code: letters first, then letters, digits, '-' or '_' (es, en, pt-BR, zh_Hant); no path
+LANG_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,15}")
+
+
+def check_lang(code: str, flag: str) -> str:
+    """:class:`UserError` unless ``code`` is a language code (it names files and folders: no '/' or '..')."""
+    if not LANG_CODE.fullmatch(code):
+        raise UserError(f"{flag} {code!r}: not a language code (letters, then letters, digits, '-' or '_'; e.g. es, pt-BR)")
+    return code
 
 
 @dataclass
@@ -196,6 +208,8 @@ def prepare(corpus: str = "bible", src: str | None = None, tgt: str | None = Non
                         f"nor an existing directory")
     if not src or not tgt:
         raise UserError(f"corpus {corpus}: give --src and --tgt languages (SRC= and TGT= for make)")
+    check_lang(src, "--src")
+    check_lang(tgt, "--tgt")
     c = corpus_mod.resolve(corpus, src, tgt)
     corpus_hash = c.hash()
     out = build_root() / c.name / f"{src}-{tgt}"

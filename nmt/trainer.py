@@ -103,6 +103,15 @@ def load_resumable(path: Path, key: dict) -> dict | None:
     return ckpt
 
 
+def _readable(path: Path) -> bool:
+    """Whether ``path`` is a checkpoint torch can load."""
+    try:
+        torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # missing, truncated, zero bytes, not a checkpoint
+        return False
+    return True
+
+
 def artifact_stamps(run_dir: Path) -> dict:
     return {n: {"size": (run_dir / n).stat().st_size, "sha256": sha256_file(run_dir / n)}
             for n in SCORED_ARTIFACTS if (run_dir / n).is_file()}
@@ -301,6 +310,11 @@ class TrainManager:
     def _resume(self) -> None:
         """Continue from ``last.pt`` when it was made with these settings; start the log; wrap for DDP."""
         ckpt = None if self.force else load_resumable(self.last_path, self.key)
+        if ckpt is not None and ckpt.get("best_step", 0) > 0 and not _readable(self.best_path):
+            # last.pt would resume past the best model, which is gone: the test set could never be decoded
+            print(f"note: {self.best_path} is missing or unreadable; {self.last_path} cannot be resumed without it, "
+                  f"training again from scratch", file=sys.stderr)
+            ckpt = None
         state = self.state
         if ckpt is not None:
             self.model.load_state_dict(ckpt["model_state"])

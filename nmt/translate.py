@@ -12,6 +12,7 @@ needs an attention model, i.e. rnnsearch).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from data.io import HelpFormatter, UserError, check_tokens, progress, read_lines, write_lines
+from data.io import HelpFormatter, UserError, check_output_path, check_tokens, progress, read_lines, write_lines
 from data.moses import read_phrase_table
 from data.preprocess import Postprocessor
 from nmt import search
@@ -30,6 +31,11 @@ from nmt.model import load_checkpoint
 from nmt.search import MAX_LEN_A, MAX_LEN_B, unk_replace
 from nmt.runtime import pick_device, set_threads
 from nmt.vocab import UNK_TOKEN, Vocab
+
+#: Largest --beam accepted (the report's sweep goes to 50; a beam of 100,000 only exhausts memory).
+MAX_BEAM = 1000
+#: Largest --length-penalty α accepted (score / length^α; 0 = none, 1 = average log-probability).
+MAX_LENGTH_PENALTY = 5.0
 
 
 def translate_data(model, data: ParallelData, *, beam: int = 1, device=None, batch_sents: int = 64,
@@ -155,8 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.beam < 1:
-        raise UserError(f"--beam must be at least 1 (got {args.beam})")
+    if not 1 <= args.beam <= MAX_BEAM:
+        raise UserError(f"--beam must be 1-{MAX_BEAM:,} (got {args.beam:,}; memory and time grow with it)")
+    if not (math.isfinite(args.length_penalty) and 0 <= args.length_penalty <= MAX_LENGTH_PENALTY):
+        raise UserError(f"--length-penalty must be a number in [0, {MAX_LENGTH_PENALTY:g}] (got {args.length_penalty})")
+    check_output_path(args.output)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1 (got {args.batch_size})")
     ckpt_path = Path(args.checkpoint)

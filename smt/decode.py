@@ -91,7 +91,7 @@ from typing import Iterable, Sequence
 import kenlm
 import numpy as np
 
-from data.io import HelpFormatter, UserError, atomic_write, check_tokens, die_with_parent, progress, read_tokenized
+from data.io import HelpFormatter, UserError, atomic_write, check_output_path, check_tokens, die_with_parent, progress, read_tokenized
 from data.moses import read_phrase_table, read_reordering_table, source_ngrams
 from smt.lm import LN10, load_lm
 from smt.reordering import DISC, MONO, SWAP
@@ -599,6 +599,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("--pop-limit must be >= 1")
     if bool(args.nbest_out) != bool(args.nbest):
         raise UserError("--nbest and --nbest-out go together")
+    check_output_path(args.output)
+    if args.nbest_out:
+        check_output_path(args.nbest_out, "--nbest-out")
     weights = default_weights(args.reordering_table is not None)
     if args.weights:
         weights = read_weights(args.weights)

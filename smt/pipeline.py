@@ -55,7 +55,7 @@ from smt.corpus import encode_lines
 from smt.decode import Decoder
 from smt.lm import build_lm
 from smt.phrases import SMOOTHING, build_phrase_table, read_phrase_table
-from smt.reordering import MODELS as REORDERING_MODELS
+from smt.reordering import MODELS as REORDERING_MODELS, PRIOR as REORDERING_PRIOR
 from smt.tune import decoder_nbest_fn, mert
 from smt.unknown import VERSION as UNKNOWN_RULES, VOCAB_FILE, UnknownWords, map_links, supported as unknown_words_supported
 from smt.weights import (NONNEGATIVE, as_weights, default_weights, feature_names, nonnegative_mask, read_weights,
@@ -466,7 +466,7 @@ class SMTTraining:
         self._step("phrases", [self.table_path, *([self.reordering_path] if self.lexicalised else [])],
                    {"src": self.train_src, "tgt": self.train_tgt, "align": self.align_path},
                    {"max_phrase_length": cfg["max_phrase_length"], "table_limit": cfg["table_limit"],
-                    **({"reordering": cfg["reordering"]} if self.lexicalised else {}),
+                    **({"reordering": cfg["reordering"], "reordering_prior": REORDERING_PRIOR} if self.lexicalised else {}),
                     **({"smoothing": smoothing} if smoothing != "none" else {})}, build)
 
     # --- 3. language model ---------------------------------------------------------------
@@ -664,15 +664,19 @@ class SMTTraining:
         scores_path = out / "scores.json"
         score_step = Step(out, "scores", [scores_path], {"hyp": out / "test.hyp", "ref": p.ref("test")},
                           json.loads(json.dumps(meta, default=str)))
-        cached = None if self.force else score_step.cached()
+        cached = None if self.force else score_step.cached(self.log)
         log = self.log
+        result = None
         if cached is not None:
-            log("scores: up to date (scores.json), reused")
-            result = read_json(scores_path)
-        else:
+            try:
+                result = read_json(scores_path)
+                log("scores: up to date (scores.json), reused")
+            except UserError as exc:      # damaged by hand: written again below, not a failure forever
+                log(f"scores: {exc}; writing it again")
+        if result is None:
             score_step.stamp.unlink(missing_ok=True)
             result = write_scores(out, p.ref("test"), **meta)
-            write_json(score_step.stamp, {"key": score_step.key, "seconds": 0.0})
+            write_json(score_step.stamp, {"key": score_step.key, "seconds": 0.0, "outputs": score_step._outputs()})
         log(f"=== done: test BLEU {result['bleu']:.2f} (lowercased {result['bleu_lc']:.2f}); "
             f"dev {meta['bleu_dev_tuned']['bleu']:.2f}" + (f" (default weights {meta['bleu_dev_default']['bleu']:.2f})"
                                                           if "bleu_dev_default" in meta else ""))

@@ -22,6 +22,9 @@ the unconditional distribution p(o) of each direction (Koehn 2010 §5.4.2, σ = 
 
     p_o(o | f̄, ē) = (σ · p(o) + count(o, f̄, ē)) / (σ + Σ_o' count(o', f̄, ē))
 
+with p(o) add-one estimated in a direction where some orientation was never seen
+(:func:`orientation_prior`), so that every probability of the table is positive.
+
 **The table** (Moses format), one line per phrase-table pair, in the phrase table's order::
 
     f ||| e ||| p_prev(m) p_prev(s) p_prev(d) p_next(m) p_next(s) p_next(d)
@@ -46,6 +49,9 @@ FEATURES = ["lr_prev_mono", "lr_prev_swap", "lr_prev_disc", "lr_next_mono", "lr_
 DEFAULT_WEIGHTS = [0.3] * 6
 #: Smoothing σ with the unconditional orientation distribution (Moses' ``-smooth 0.5``).
 SMOOTHING = 0.5
+#: How p(o) is estimated (:func:`orientation_prior`); recorded in the phrases step's stamp, so that a
+#: table written before unseen orientations were smoothed (with zeros the reader refuses) is rebuilt.
+PRIOR = "relative frequency, add-one where an orientation is unseen"
 #: The models this module can train: "msd-bidirectional-fe", or distance-based only.
 MODELS = ("distance", "msd-bidirectional-fe")
 
@@ -81,6 +87,19 @@ def decoder_orientation(prev_start: int, prev_end: int, start: int, end: int) ->
     return DISC
 
 
+def orientation_prior(totals: np.ndarray) -> np.ndarray:
+    """p(o) of one direction from its three orientation totals N_o: the relative frequency N_o / N
+    when every orientation was seen; when one was never seen (monotone data has no swap: a corpus
+    of identical sides, a 3-line corpus) add-one estimates (N_o + 1) / (N + 3) instead, so that
+    p(o) — and with it every smoothed probability of the table — stays positive (a zero would be a
+    log-probability of −∞, and the reader, :func:`data.moses.read_reordering_table`, refuses it).
+    Tables of corpora with all three orientations are unchanged."""
+    totals = np.asarray(totals, dtype=np.float64)
+    if np.all(totals > 0):
+        return totals / totals.sum()
+    return (totals + 1.0) / (totals.sum() + len(totals))
+
+
 def smoothed_probabilities(counts: np.ndarray, sigma: float = SMOOTHING, prior_counts: np.ndarray | None = None) -> np.ndarray:
     """[N, 6] orientation counts (prev m/s/d, next m/s/d) → smoothed probabilities.
 
@@ -90,7 +109,7 @@ def smoothed_probabilities(counts: np.ndarray, sigma: float = SMOOTHING, prior_c
     total = (counts if prior_counts is None else np.asarray(prior_counts, dtype=np.float64)).sum(axis=0)
     out = np.empty_like(counts)
     for d in (slice(0, 3), slice(3, 6)):
-        prior = total[d] / max(total[d].sum(), 1e-300)
+        prior = orientation_prior(total[d])
         c = counts[:, d]
         out[:, d] = (sigma * prior + c) / (sigma + c.sum(axis=1, keepdims=True))
     return out

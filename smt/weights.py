@@ -95,4 +95,8 @@ def read_weights(path) -> np.ndarray:
     w = obj["weights"]
     if not isinstance(w, list) or len(w) != len(names) or not all(isinstance(x, (int, float)) for x in w):
         raise UserError(f"{path}: \"weights\" must be a list of {len(names)} numbers")
-    return np.asarray(w, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    bad = [names[i] for i in np.flatnonzero(~np.isfinite(w))]
+    if bad:   # JSON readers accept NaN and Infinity
+        raise UserError(f"{path}: weights must be finite numbers; {', '.join(bad)} is not")
+    return w

@@ -289,3 +289,231 @@ def test_replaced_nmt_model_is_not_taken_as_up_to_date(isolated, tiny_corpus, ca
     captured = capsys.readouterr()
     assert "best.pt changed since training" in captured.err and "up to date" not in captured.out
     assert json.loads((run / "scores.json").read_text())["artifacts"]["best.pt"] != {}
+
+
+def test_msd_reordering_on_a_corpus_without_swaps(isolated, tmp_path):
+    """Issue 29 item 2: a corpus with identical sides has no swap (nor discontinuous) orientation;
+    the msd table must still hold only positive probabilities, and the pipeline must read back
+    what it wrote (it used to write 0 and refuse it on every re-run)."""
+    import numpy as np
+
+    from data.moses import read_reordering_table
+    from smt.reordering import orientation_prior, smoothed_probabilities
+    assert np.all(orientation_prior([5, 0, 0]) > 0)
+    np.testing.assert_allclose(orientation_prior([2, 1, 1]), [0.5, 0.25, 0.25])   # all seen: unchanged
+    assert np.all(smoothed_probabilities([[3, 0, 0, 3, 0, 0]]) > 0)
+    d = tmp_path / "mono"
+    d.mkdir()
+    for split in ("train", "dev", "test"):
+        for lang in ("es", "en"):
+            (d / f"{split}.{lang}").write_text("el perro come .\nla casa es grande .\nun gato duerme .\n")
+    args = ("smt", "train", "--corpus", str(d), "--src", "es", "--tgt", "en", "--profile", "tiny",
+            "--reordering", "msd-bidirectional-fe", "--processes", "1")
+    cli(*args, expect=0)
+    run = isolated / "runs" / "mono" / "es-en" / "pbsmt"
+    table = read_reordering_table(run / "reordering-table.gz")
+    assert table and all(np.all(p > 0) for p in table.values())
+    assert json.loads((run / "scores.json").read_text())["bleu_lc"] == 100.0
+    cli(*args, expect=0)   # the re-run reuses it
+
+
+def _tiny_pbsmt(tmp_path):
+    """A distance-only PBSMT system of a 3-line corpus (seconds): its run folder and the corpus."""
+    d = tmp_path / "three"
+    d.mkdir()
+    for split in ("train", "dev", "test"):
+        (d / f"{split}.es").write_text("el perro come .\nla casa es grande .\nun gato duerme .\n")
+        (d / f"{split}.en").write_text("the dog eats .\nthe house is big .\na cat sleeps .\n")
+    cli("smt", "train", "--corpus", str(d), "--src", "es", "--tgt", "en", "--profile", "tiny", "--processes", "1",
+        "--no-tune", env={"MT_RUNS_DIR": str(tmp_path / "runs"), "MT_BUILD_DIR": str(tmp_path / "build")}, expect=0)
+    return tmp_path / "runs" / "three" / "es-en" / "pbsmt", d
+
+
+def test_decode_refuses_what_is_not_a_phrase_table(tmp_path):
+    """Issue 29 items 5-7: lm.binary, weights.json or a table with '|||' for ' ||| ' as --phrase-table,
+    NaN in weights.json, --output a directory or under a file: one line naming the file, before decoding."""
+    run, d = _tiny_pbsmt(tmp_path)
+    base = ("smt", "decode", "--lm", str(run / "lm.binary"), "--input", str(d / "test.es"), "--processes", "1")
+    out = ("--output", str(tmp_path / "o.txt"))
+    for bad in (run / "lm.binary", run / "weights.json"):
+        assert f"{bad}:1: no ' ||| ' separator" in cli(*base, "--phrase-table", str(bad), *out)
+    broken = tmp_path / "broken.txt"
+    lines = gzip.decompress((run / "phrase-table.gz").read_bytes()).decode().splitlines()
+    broken.write_text("\n".join(lines[:-1] + [lines[-1].replace(" ||| ", "|||", 1)]) + "\n")
+    assert f"{broken}:{len(lines)}: '|||' without spaces" in cli(*base, "--phrase-table", str(broken), *out)
+    table = ("--phrase-table", str(run / "phrase-table.gz"))
+    w = tmp_path / "w.json"
+    w.write_text('{"weights": [NaN, 1, 1, 1, 1, 1, 1, 1]}')
+    assert f"{w}: weights must be finite numbers; tm_fe is not" in cli(*base, *table, *out, "--weights", str(w))
+    assert "is a directory" in cli(*base, *table, "--output", str(tmp_path))
+    assert "is a file, not a folder" in cli(*base, *table, "--output", str(d / "test.es" / "x"))
+    assert not (tmp_path / "o.txt").exists()
+    cli(*base, *table, *out, expect=0)
+    assert len((tmp_path / "o.txt").read_text().splitlines()) == 3
+
+
+def test_translate_bounds_beam_and_length_penalty(tmp_path):
+    """Issue 29 item 8: --beam 100000 and --length-penalty nan/inf are refused before the model loads."""
+    src = tmp_path / "in.txt"
+    src.write_text("a b\n")
+    ck = tmp_path / "x.pt"
+    ck.write_bytes(b"x")
+    base = ("nmt", "translate", "--checkpoint", str(ck), "--input", str(src), "--output", str(tmp_path / "o"))
+    assert "--beam must be 1-1,000" in cli(*base, "--beam", "100000")
+    for lp in ("nan", "inf", "-1"):
+        assert "--length-penalty must be a number in [0, 5]" in cli(*base, "--length-penalty", lp)
+    assert "is a directory" in cli(*base[:-1], str(tmp_path))
+
+
+def test_study_verifies_what_it_reuses(tmp_path):
+    """Issue 29 items 1 and 4: a hand-edited test.hyp, a damaged scores.json (PBSMT) and a zero-byte
+    best.pt (NMT) are not "up to date": verify_outputs says why and the trainers redo what is damaged."""
+    from compare.experiments import verify_outputs
+    run, d = _tiny_pbsmt(tmp_path)
+    env = {"MT_RUNS_DIR": str(tmp_path / "runs"), "MT_BUILD_DIR": str(tmp_path / "build")}
+    assert verify_outputs(run) is None
+    good = (run / "test.hyp").read_text()
+    (run / "test.hyp").write_text("the dog eats .\n" * 3)
+    assert "test.hyp changed" in verify_outputs(run)
+    train = ("smt", "train", "--corpus", str(d), "--src", "es", "--tgt", "en", "--profile", "tiny", "--processes", "1",
+             "--no-tune")
+    cli(*train, env=env, expect=0)
+    assert (run / "test.hyp").read_text() == good and verify_outputs(run) is None
+    (run / "scores.json").write_text("{ damaged")
+    assert "not valid JSON" in verify_outputs(run)
+    cli(*train, env=env, expect=0)
+    assert json.loads((run / "scores.json").read_text())["bleu"] > 0 and verify_outputs(run) is None
+    nmt = ("nmt", "train", "--corpus", str(d), "--src", "es", "--tgt", "en", "--profile", "tiny", "--threads", "1",
+           "--max-steps", "2", "--eval-every", "2")
+    cli(*nmt, env=env, expect=0)
+    nrun = run.parent / "rnnsearch"
+    assert verify_outputs(nrun) is None
+    (nrun / "best.pt").write_bytes(b"")
+    assert "best.pt changed" in verify_outputs(nrun)
+    err = cli(*nmt, env=env, expect=0)
+    assert "best.pt changed since training" in err and verify_outputs(nrun) is None
+
+
+def test_paths_and_language_codes_are_one_line(tmp_path):
+    """Issue 29 item 6: MT_RUNS_DIR / MT_BUILD_DIR / MT_REPORT_DIR pointing at a file, and a language
+    code that is a path, are one line each (no traceback, nothing created outside build/)."""
+    f = tmp_path / "afile"
+    f.write_text("x")
+    args = ("compare", "report", "--corpus", "bible", "--profile", "tiny", "--no-estimate")
+    for var in ("MT_RUNS_DIR", "MT_BUILD_DIR", "MT_REPORT_DIR"):
+        env = {"MT_RUNS_DIR": str(tmp_path / "r"), "MT_BUILD_DIR": str(tmp_path / "b"),
+               "MT_REPORT_DIR": str(tmp_path / "p"), var: str(f)}
+        assert f"{f}: is a file, not a folder" in cli(*args, env=env)
+    err = cli("data", "prepare", "--corpus", "bible", "--src", "x/../../escaped/es",
+              env={"MT_BUILD_DIR": str(tmp_path / "b" / "deep")})
+    assert "not a language code" in err and not (tmp_path / "escaped").exists()
+
+
+def test_sigterm_cleans_up_and_disk_full_names_the_file(tmp_path):
+    """Issue 29 items 7-8: SIGTERM runs the clean-up (atomic_write leaves no .tmp, exit 143); a full
+    disk names the file being written (a real small tmpfs as root, else a simulated ENOSPC)."""
+    import signal
+    import time
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from data.io import atomic_write, run_cli\n"
+            "def main(argv):\n    with atomic_write(sys.argv[2]) as fh:\n        fh.write('x'); fh.flush()\n"
+            "        print('ready', flush=True); time.sleep(60)\nrun_cli(main)")
+    out = tmp_path / "phrase-table.gz"
+    p = subprocess.Popen([sys.executable, "-c", code, str(ROOT), str(out)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 143 and "terminated" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+    full = tmp_path / "full"
+    full.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)],
+                                                    capture_output=True).returncode == 0
+    try:
+        code = ("import sys, errno; sys.path.insert(0, sys.argv[1]); from data.io import write_lines, run_cli\n"
+                "def main(argv):\n    if sys.argv[3] == 'sim':\n        raise OSError(errno.ENOSPC, 'No space left on device')\n"
+                "    write_lines(sys.argv[2], ['x' * 1000] * 1000)\nrun_cli(main)")
+        target = full / "test.hyp"
+        r = subprocess.run([sys.executable, "-c", code, str(ROOT), str(target), "real" if mounted else "sim"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert "No space left on device" in r.stderr
+        if mounted:
+            assert f"error: {target}: No space left" in r.stderr and list(full.iterdir()) == []
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(full)], check=False)
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_killing_make_report_stops_the_study(tmp_path, sig):
+    """Issue 29 item 3: kill <make's pid> (TERM or KILL) during `make report` stops the report and its
+    trainers within seconds (the report watches make through sh; the trainers die with the report)."""
+    import shutil
+    import signal
+    import time
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    from tests.helpers import make_tiny_corpus
+    corpus = make_tiny_corpus(tmp_path / "mk", n_train=120, n_dev=10, n_test=10)
+    env = {**os.environ, "MT_RUNS_DIR": str(tmp_path / "runs"), "MT_BUILD_DIR": str(tmp_path / "build"),
+           "MT_REPORT_DIR": str(tmp_path / "report"), "MT_NO_PROGRESS": "1"}
+    make = subprocess.Popen(["make", "-s", "report", f"CORPUS={corpus}", "SRC=de", "TGT=en", "PROFILE=tiny", "JOBS=1"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+    def ours() -> list[int]:      # the study's processes: those whose environment names this test's runs
+        pids = []
+        for d in os.listdir("/proc"):
+            if d.isdigit() and int(d) != make.pid:
+                try:
+                    if str(tmp_path / "runs").encode() in open(f"/proc/{d}/environ", "rb").read() and \
+                            open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+                        pids.append(int(d))
+                except OSError:
+                    pass
+        return pids
+
+    try:
+        for _ in range(600):     # wait for a trainer under the report
+            if any(b"train" in open(f"/proc/{p}/cmdline", "rb").read() for p in ours() if os.path.exists(f"/proc/{p}")):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("no trainer started")
+        os.kill(make.pid, getattr(signal, sig))
+        make.wait()
+        for _ in range(100):
+            if not ours():
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"still running after make was killed: {ours()}")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(make.pid, signal.SIGKILL)
+
+
+def test_one_study_at_a_time(tmp_path):
+    """Issue 29 item 8: a second `compare report` on the same corpus pair says who holds the study (pid,
+    start time) and stops, instead of both listing the other's systems as failed."""
+    import time
+    from tests.helpers import make_tiny_corpus
+    corpus = make_tiny_corpus(tmp_path / "st", n_train=120, n_dev=10, n_test=10)
+    env = {**os.environ, "MT_RUNS_DIR": str(tmp_path / "runs"), "MT_BUILD_DIR": str(tmp_path / "build"),
+           "MT_REPORT_DIR": str(tmp_path / "report"), "MT_NO_PROGRESS": "1"}
+    args = [sys.executable, "-m", "compare", "report", "--corpus", str(corpus), "--src", "de", "--tgt", "en",
+            "--profile", "tiny", "--jobs", "1", "--no-estimate"]
+    first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        lock = tmp_path / "runs" / "st" / ".de-en.lock"
+        for _ in range(600):
+            if lock.is_file() and "pid" in lock.read_text():
+                break
+            time.sleep(0.1)
+        r = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert f"already being written by pid {first.pid} (compare report, started " in r.stderr
+    finally:
+        first.kill()
+        first.wait()

@@ -180,7 +180,7 @@ def test_translate_cli_reproduces_the_test_output(trained):
     assert translate.main(["--checkpoint", str(b / "best.pt"), "--input", str(p.file("test", "src")), "--output", str(out),
                            "--beam", "3", "--device", "cpu", "--threads", "1", "--postprocess"]) == 0
     assert read_lines(out, allow_empty_lines=True) == read_lines(b / "test.hyp", allow_empty_lines=True)
-    with pytest.raises(UserError, match="--beam must be at least 1"):
+    with pytest.raises(UserError, match="--beam must be 1-1,000"):
         translate.main(["--checkpoint", str(b / "best.pt"), "--input", str(out), "--output", str(out), "--beam", "0"])
     with pytest.raises(UserError, match="no such checkpoint"):
         translate.main(["--checkpoint", str(b / "nope.pt"), "--input", str(out), "--output", str(out)])
