@@ -1,9 +1,9 @@
 """Profiles: the study's sizes as plain, documented values, in one place.
 
 ``quick`` (default): the whole ``make report`` on the default corpus (bible es→en) in about an hour
-on 2 CPU cores, set-up included (57 min on one machine, 84 min on a slower one of the same kind:
-README "The default study"), with NMT systems that are trained (update budgets and early stopping,
-the recipe of ``benchmarks/bench_recipe.py``), so the classic effects can be seen.
+on 2 CPU cores (61.5 min from a fresh clone on a 2-core AVX-512+AMX machine, 2026-12: docs/results.md),
+with NMT systems that are trained (update budgets and early stopping, the recipe of
+``benchmarks/bench_recipe.py``), so the classic effects can be seen.
 ``full``: paper-like sizes (Bahdanau et al. 2015 use emb 620 / hidden 1000; we use 256/512 on
 Multi30k), trained to convergence with early stopping; minutes on a GPU, <= 60 min/model on 2 cores.
 ``tiny``: for the test-suite's end-to-end run (seconds); its NMT is untrained and its page says so.
@@ -30,7 +30,7 @@ PROFILES: dict[str, dict] = {
             # the collapsed Gibbs sampler (smt/gibbs.py, eflomal's model and schedule) symmetrised by
             # its link marginals: Hansards trial AER 0.116 against the EM HMM's 0.145 (gdfa) and
             # eflomal's best 0.122; bible test 36.65 against 35.93 (mean of MERT seeds 1234/11/22),
-            # Multi30k 40.72 against 40.70 (seed 1234); README "The Gibbs sampler aligner".
+            # Multi30k 40.72 against 40.70 (seed 1234); docs/results.md "The Gibbs sampler aligner".
             # "hmm" + "grow-diag-final-and" (with ibm1_iterations / iterations below) is the EM aligner
             "align_model": "gibbs",
             "ibm1_iterations": 5,
@@ -38,7 +38,7 @@ PROFILES: dict[str, dict] = {
             # optional "fertility_iterations": N refines the EM HMM with the fertility HMM
             # (smt/fertility.py; AER 0.145 -> 0.142 gdfa on the Hansards trial gold at N = 3)
             # optional "align_shards": K (EM aligners only) trains over K slices of the corpus kept on
-            # disk (smt.align.ShardedEM: the same model, memory ~ corpus / K; README "PBSMT cost")
+            # disk (smt.align.ShardedEM: the same model, memory ~ corpus / K; docs/results.md "PBSMT cost")
             "symmetrize": "posterior",
             "max_phrase_length": 7,
             "table_limit": 20,
@@ -51,7 +51,7 @@ PROFILES: dict[str, dict] = {
             # weights on a sample spread over the whole bible (tuned 33.33 < default 33.93 on test)
             "tune_dev_size": 400,          # dev sentences used by MERT (all of dev in full)
             # 4 rounds do not converge: `smt train --mert-iterations 6` (make smt MERT_ITERATIONS=6) gives
-            # bible test 36.22 ± 0.34 over MERT seeds 1234 / 11 / 22 against 35.88 ± 0.39 (README "MERT
+            # bible test 36.22 ± 0.34 over MERT seeds 1234 / 11 / 22 against 35.88 ± 0.39 (docs/results.md "MERT
             # iterations"), but the study with 6 took 63 min against 57 (its hour): quick keeps 4
             "mert_iterations": 4,
             "nbest": 50,                   # n-best per MERT decoder run (Moses: 100; 50 halves tuning time)
@@ -65,7 +65,7 @@ PROFILES: dict[str, dict] = {
             # weight vectors; end to end within MERT's noise, benchmarks/bench_unknown.py)
             "unknown_words": "split",
             # Moses' baseline reordering (smt/reordering.py): over 3 MERT seeds bible test 35.88 -> 36.32,
-            # Multi30k 37.94 -> 39.31 (README "Lexicalised reordering"); ~10% more PBSMT time
+            # Multi30k 37.94 -> 39.31 (docs/results.md "Lexicalised reordering"); ~10% more PBSMT time
             "reordering": "msd-bidirectional-fe",
             # Good-Turing discounted φ (Foster et al. 2006; smt/phrases.py, benchmarks/bench_smoothing.py):
             # with msd, MERT's non-negative weights and 3 seeds, Multi30k test2016 40.47 ± 0.21 (lc 40.91)
