@@ -45,7 +45,7 @@ from typing import Callable
 import numpy as np
 
 from data import pharaoh, runfolder
-from data.io import VERSION, HelpFormatter, add_alias, profile_default, UserError, read_json, read_lines, read_tokenized, run_folder_lock, sha256_file, write_json, write_lines
+from data.io import VERSION, HelpFormatter, cpu_kind, add_alias, profile_default, UserError, read_json, read_lines, read_tokenized, run_folder_lock, sha256_file, write_json, write_lines
 from data.prepare import Prepared, add_corpus_args, prepared_from_args, profile_of
 from data.profiles import SEED, get as get_profile, section_hash
 from evaluation.score import score, write_scores
@@ -667,7 +667,8 @@ class SMTTraining:
             result = read_json(scores_path)
         else:
             score_step.stamp.unlink(missing_ok=True)
-            result = write_scores(out, p.ref("test"), **meta)
+            # how it ran (outside the step's key: PBSMT's output does not depend on them)
+            result = write_scores(out, p.ref("test"), **meta, jobs=self.processes, cpu_kind=cpu_kind())
             write_json(score_step.stamp, {"key": score_step.key, "seconds": 0.0})
         log(f"=== done: test BLEU {result['bleu']:.2f} (lowercased {result['bleu_lc']:.2f}); "
             f"dev {meta['bleu_dev_tuned']['bleu']:.2f}" + (f" (default weights {meta['bleu_dev_default']['bleu']:.2f})"
