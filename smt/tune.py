@@ -476,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("iterations", "nbest", "processes", "stack_size"):
+    for name in ("iterations", "nbest", "jobs", "stack_size"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1")
     if args.restarts < 0 or args.random_directions < 0:
