@@ -293,3 +293,23 @@ def test_pick_device(monkeypatch):
             runtime.pick_device(name)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert runtime.pick_device("auto").type == "cuda"
+
+
+def test_a_finished_run_records_its_threads_and_is_retrained_for_another_count(trained, capsys):
+    """scores.json records the thread count and CPU kind; re-running with the same count does
+    nothing, with another --threads it says why in one line and trains again (NMT's last bits
+    depend on the count: `make nmt` with all cores, then `make report` with 1)."""
+    _, corpus, runs, _ = trained
+    before = torch.get_num_threads()
+    assert json.loads((runs / "B" / "scores.json").read_text())["threads"] == 1
+    assert "cpu_kind" in json.loads((runs / "B" / "scores.json").read_text())
+    capsys.readouterr()
+    assert _train(corpus, "--max-steps", "10", "--system", "B") == 0
+    assert "up to date" in capsys.readouterr().out
+    try:
+        assert _train(corpus, "--max-steps", "10", "--system", "B", "--threads", "2") == 0
+    finally:
+        torch.set_num_threads(before)
+    err = capsys.readouterr().err
+    assert "trained with 1 thread(s), --threads 2 asked: retraining" in err
+    assert json.loads((runs / "B" / "scores.json").read_text())["threads"] == 2
