@@ -80,7 +80,7 @@ class TrainConfig:
     label_smoothing: float = option(0.0, "label smoothing epsilon", type=float, minimum=0.0, below=1.0)
     sampled_softmax: int = option(0, "train with a softmax over K target words per batch (the batch's words + "
                                      "uniform negatives; Jean et al. 2015); 0 = full softmax", type=int, off=0, minimum=0)
-    amp: str = option("off", "mixed precision for training: bf16 autocast (weights and Adam stay fp32; ~2x on CPUs "
+    amp: str = option("off", "mixed precision for training: bf16 autocast (weights and Adam stay fp32; faster on CPUs "
                              "with AVX512-BF16/AMX); auto = bf16 where the hardware has it",
                       choices=["off", "bf16", "auto"], off="off")
     # -- when to stop (not in the resume key: more of them continues a run) ------------------------
