@@ -61,10 +61,10 @@ def train(runs: Path, corpus: str, src: str, tgt: str, system: str, extra: list[
         for name in REUSED:
             if (base / name).exists() and not (pair / system / name).exists():
                 (shutil.copytree if (base / name).is_dir() else shutil.copy2)(base / name, pair / system / name)
-        extra = [*extra, "--mert-seed", str(seed)]
+        extra = [*extra, "--seed", str(seed)]
     env = dict(os.environ, MT_RUNS_DIR=str(runs), MT_NO_PROGRESS="1")
     cmd = [sys.executable, "-m", "smt", "train", "--corpus", corpus, "--src", src, "--tgt", tgt, "--profile", "quick",
-           "--system", system, "--processes", str(processes), *extra]
+           "--system", system, "--jobs", str(processes), *extra]
     t0 = time.time()
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     scores = json.loads((pair / system / "scores.json").read_text(encoding="utf-8"))

@@ -51,7 +51,7 @@ def trained_system(runs: Path, processes: int) -> Path:
     if not (d / "scores.json").is_file():
         env = dict(os.environ, MT_RUNS_DIR=str(runs), MT_NO_PROGRESS="1")
         subprocess.run([sys.executable, "-m", "smt", "train", "--corpus", "bible", "--profile", "quick",
-                        "--processes", str(processes)], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+                        "--jobs", str(processes)], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     return d
 
 

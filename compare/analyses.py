@@ -17,9 +17,9 @@ import torch
 
 from compare import beam, domain
 from compare.analysis_cache import ANALYSED, is_trained
-from data.io import UserError, run_cli, run_folder_lock
-from data.prepare import Prepared, add_corpus_args, prepared_from_args
-from data.profiles import get
+from data.io import HelpFormatter, profile_default, UserError, run_cli, run_folder_lock
+from data.prepare import Prepared, add_corpus_args, prepared_from_args, profile_of
+from data.profiles import get, get as get_profile
 
 
 def run(p: Prepared, base: Path, profile: str, systems: Sequence[str] = ANALYSED, processes: int = 1) -> None:
@@ -33,12 +33,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m compare analyse``: the beam/stack-size sweep and the out-of-domain translations of
     one trained system, cached in its run folder (the study runs this beside the training)."""
     ap = argparse.ArgumentParser(prog="python -m compare analyse", description=" ".join(main.__doc__.split("``:")[1].split()).capitalize(),
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 formatter_class=HelpFormatter)
     add_corpus_args(ap)
     ap.add_argument("--system", required=True, choices=ANALYSED, help="the trained system to analyse")
     ap.add_argument("--threads", type=int, default=None,
-                    help="torch threads for NMT, decoder processes for PBSMT (default: the profile's report.threads); "
-                         "the results do not depend on it for PBSMT, and are those of the report's own run for NMT")
+                    help="torch threads for NMT, decoder processes for PBSMT ; "
+                         "the results do not depend on it for PBSMT, and are those of the report's own run for NMT; "
+                         + profile_default(get_profile(profile_of(argv), "report").get("threads", 1), profile_of(argv)))
     args = ap.parse_args(argv)
     p = prepared_from_args(args)
     base = p.runs_base()

@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from compare import analysis_cache as cache
-from data.io import UserError, die_with_parent, plain_doc, read_json, sha256_file
+from data.io import VERSION, HelpFormatter, profile_default, UserError, die_with_parent, plain_doc, read_json, sha256_file
 from data.corpus import DEFAULT_PAIRS
-from data.prepare import add_corpus_args, prepared_from_args, runs_root
+from data.prepare import add_corpus_args, prepared_from_args, profile_of, runs_root
 from data.profiles import get, section_hash
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ class Job:
     def command(self, threads: int | None = None) -> list[str]:
         extra: list[str] = []
         if threads:
-            extra = ["--processes", str(threads)] if self.stage == "smt" else ["--threads", str(threads)]
+            extra = ["--jobs", str(threads)] if self.stage == "smt" else ["--threads", str(threads)]
         if self.stage == "analyse":
             return [sys.executable, "-m", "compare", "analyse", *self.args, *extra]
         return [sys.executable, "-m", self.stage, "train", *self.args, *extra]
@@ -191,7 +191,35 @@ def verify_outputs(run_dir: Path) -> str | None:
     return None
 
 
-def is_done(run_dir: Path, corpus_hash: str, profile: str, stage: str | None = None) -> bool:
+def settings_mismatch(run_dir: Path, expected: dict | None) -> str | None:
+    """Why the system in ``run_dir`` cannot stand in the study although it is finished: it was trained
+    with settings that change its numbers from the study's (``expected``: e.g. ``{"threads": 1}``
+    for an NMT system: NMT results depend on the thread count in the last bits; PBSMT's do not).
+    One line, or None when nothing recorded differs (runs that record nothing are taken as they are)."""
+    if not expected:
+        return None
+    try:
+        meta = read_json(run_dir / "scores.json")
+    except (UserError, OSError):
+        return None
+    threads = expected.get("threads")
+    if (threads is not None and meta.get("threads") not in (None, threads)
+            and str(meta.get("device", "cpu")).startswith("cpu")):
+        return (f"{run_dir.name}: trained with {meta['threads']} thread(s), the study uses {threads}: retraining "
+                f"(NMT results depend on the thread count in the last bits)")
+    return None
+
+
+_SAID: set[str] = set()
+
+
+def study_settings(job: "Job", threads: int | None) -> dict | None:
+    """What the study trains ``job`` with that changes its numbers (see :func:`settings_mismatch`)."""
+    return {"threads": threads} if job.stage == "nmt" and threads else None
+
+
+def is_done(run_dir: Path, corpus_hash: str, profile: str, stage: str | None = None,
+            expected: dict | None = None) -> bool:
     """``scores.json`` and ``test.hyp`` exist and the scores record this corpus hash, this profile (if
     they record one) and — given the ``stage`` — the hash of the profile's stage section it was
     trained with: a changed profile makes the stage CLI run, and that decides what to redo."""
@@ -214,6 +242,12 @@ def is_done(run_dir: Path, corpus_hash: str, profile: str, stage: str | None = N
     reason = verify_outputs(run_dir)
     if reason is not None:   # the stage CLI redoes what is damaged (its own stamps say what)
         print(f"note: {reason}; re-running its trainer to redo what is damaged", flush=True)
+        return False
+    why = settings_mismatch(run_dir, expected)
+    if why is not None:
+        if why not in _SAID:   # said once, though the plan and the scheduler both ask
+            _SAID.add(why)
+            print(f"note: {why}", flush=True)
         return False
     return True
 
@@ -288,7 +322,8 @@ def run_jobs(jobs: Sequence[Job], system_dir, corpus_hash: str, profile: str, *,
     finished: set[str] = set()
     failed: list[str] = []
     for job in jobs:
-        up_to_date = job.done() if job.done is not None else is_done(system_dir(job.system), corpus_hash, profile, job.stage)
+        up_to_date = job.done() if job.done is not None else is_done(system_dir(job.system), corpus_hash, profile, job.stage,
+                                                                                   study_settings(job, threads))
         if not recheck and up_to_date:
             print(f"[{number[job.system]}/{total}] {job.system}: up to date", flush=True)
             finished.add(job.system)
@@ -467,12 +502,16 @@ def _print_tail(path: Path, n: int = 15) -> None:
         print(f"    | {line}", flush=True)
 
 
-def add_job_args(ap: argparse.ArgumentParser) -> None:
+def add_job_args(ap: argparse.ArgumentParser, profile: str = "quick") -> None:
+    """--jobs, --threads (its default from ``profile``'s report section), --no-estimate, --version."""
     ap.add_argument("--jobs", default=os.environ.get("JOBS") or "auto",
-                    help="systems trained at the same time: auto (cores / threads) or N; the results do not depend on it")
+                    help="systems trained at the same time: auto (cores / threads) or N; the results do not depend "
+                         "on it (default: %(default)s)")
     ap.add_argument("--threads", type=int, default=None,
-                    help="threads per system (NMT torch threads, SMT decoder processes); default: the profile's "
-                         "report.threads (1), fixed so that results do not depend on --jobs")
+                    help="threads per system (NMT torch threads, SMT decoder processes), fixed so that results do not "
+                         "depend on --jobs; an NMT system trained with another count is retrained; "
+                         + profile_default(get(profile, "report").get("threads", 1), profile))
+    ap.add_argument("--version", action="version", version=f"%(prog)s (mt-suite) {VERSION}")
     ap.add_argument("--no-estimate", action="store_true", help="skip the throughput probe behind the plan's time estimate")
 
 
@@ -489,7 +528,8 @@ def train_missing(args, p, analyse: bool = False) -> list[str]:
     if analyse:
         jobs += analysis_jobs(p, base, corpus, args.profile)
     todo = [j for j in jobs if args.recheck or not (j.done() if j.done is not None else
-                                                    is_done(base / j.system, p.hash, args.profile, j.stage))]
+                                                    is_done(base / j.system, p.hash, args.profile, j.stage,
+                                                                   study_settings(j, threads)))]
     if todo and not getattr(args, "dry_run", False):
         if args.no_estimate:
             print(f"plan: {len(todo)} of {len(jobs)} jobs to run, {n_jobs} at a time, {threads} thread(s) each",
@@ -505,12 +545,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m compare experiments``: train what is missing (no report)."""
 
     ap = argparse.ArgumentParser(prog="python -m compare experiments", description=plain_doc(__doc__),
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 formatter_class=HelpFormatter)
     add_corpus_args(ap)
-    ap.add_argument("--runs-dir", default=str(runs_root()), help="run folders (default: runs/ in the project, or $MT_RUNS_DIR)")
+    ap.add_argument("--runs-dir", default=str(runs_root()), help="run folders, or $MT_RUNS_DIR when set (default: %(default)s)")
     ap.add_argument("--recheck", action="store_true", help="call every stage CLI even when its scores.json looks current")
     ap.add_argument("--dry-run", action="store_true", help="only print what would be trained")
-    add_job_args(ap)
+    add_job_args(ap, profile_of(argv))
     args = ap.parse_args(argv)
     os.environ["MT_RUNS_DIR"] = str(Path(args.runs_dir).resolve())
     p = prepared_from_args(args)

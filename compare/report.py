@@ -8,7 +8,7 @@ writes into ``<report>/<corpus>-<src>-<tgt>/``:
 ``index.html``        the page: headline table, curves with 95% bootstrap CIs, significance, attention
                       vs alignment, example translations, settings, versions, published anchors —
                       images inline as base64 ``data:`` URIs, so the file stands alone
-``results.csv``       every curve number, columns :data:`RESULT_COLUMNS` (documented on the page)
+``results.csv``       every curve number (its columns are documented on the page)
 ``significance.csv``  every paired bootstrap test
 ``vocab.csv``         unknown-word rates of the vocabulary experiment
 ``*.png``, ``*.svg``  the pictures
@@ -47,8 +47,8 @@ from evaluation.score import sentence_stats, unk_rate
 from evaluation.significance import ALPHA, bootstrap_ci, paired_bootstrap, resample_weights
 from data import pharaoh, runfolder
 from data.corpus import ROOT
-from data.io import UserError, check_folder, run_folder_lock, stop_with_make, check_line_counts, plain_doc, atomic_write, progress, read_json, read_lines, read_tokenized, sha256_file
-from data.prepare import add_corpus_args, prepared_from_args, runs_root
+from data.io import HelpFormatter, UserError, check_folder, run_folder_lock, stop_with_make, check_line_counts, plain_doc, atomic_write, progress, read_json, read_lines, read_tokenized, sha256_file
+from data.prepare import add_corpus_args, prepared_from_args, profile_of, runs_root
 from data.profiles import SEED, get
 
 #: Columns of results.csv, in this order.
@@ -913,12 +913,12 @@ def _write_tables(study: Study, out: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m compare report", description=plain_doc(__doc__),
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 formatter_class=HelpFormatter)
     add_corpus_args(ap)
     ap.add_argument("--runs-dir", default=str(runs_root()),
-                    help="where the system folders are (default: runs/ in the project, or $MT_RUNS_DIR)")
+                    help="where the system folders are, or $MT_RUNS_DIR when set (default: %(default)s)")
     ap.add_argument("--report-dir", default=os.environ.get("MT_REPORT_DIR", str(ROOT / "report")),
-                    help="where to write <corpus>-<src>-<tgt>/ (default: report/ in the project, or $MT_REPORT_DIR)")
+                    help="where to write <corpus>-<src>-<tgt>/, or $MT_REPORT_DIR when set (default: %(default)s)")
     ap.add_argument("--no-train", action="store_true", help="only report on the systems that exist; train nothing")
     ap.add_argument("--recheck", action="store_true", help="call every stage CLI even when its scores.json looks current")
     ap.add_argument("--force", action="store_true", help="rewrite the report even when it is up to date")
@@ -927,7 +927,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "test sets (compare/domain.py); minutes the first time, cached after")
     ap.add_argument("--all-systems", action="store_true",
                     help="also report on run folders the study did not plan (scratch runs), marked as such")
-    experiments.add_job_args(ap)
+    experiments.add_job_args(ap, profile_of(argv))
     args = ap.parse_args(argv)
     stop_with_make()   # kill <make's pid> stops the study (its workers die with it: die_with_parent)
     check_folder(args.runs_dir, "--runs-dir (MT_RUNS_DIR)")

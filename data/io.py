@@ -46,6 +46,41 @@ def plain_doc(text: str) -> str:
     return re.sub(r"``([^`]+)``", r"\1", text)
 
 
+#: The suite's version (pyproject.toml's); every entry point prints it for --version.
+VERSION = "0.1.0"
+
+
+def add_alias(parser, old: str, dest: str, **kw) -> None:
+    """An old spelling of an option, kept for one release: parsed into ``dest``, hidden from --help
+    (the one vocabulary across the commands: --align-model, --shards, --jobs, --seed, --threads)."""
+    parser.add_argument(old, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kw)
+
+
+def cpu_kind() -> str:
+    """The CPU's vector kind, as the runs record it: ``AMX``, ``AVX-512`` (with BF16 if it has it),
+    ``AVX2`` or ``other`` (from /proc/cpuinfo; NMT's last bits differ between kinds, PBSMT's do not)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            flags = set()
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        return "other"
+    if "amx_bf16" in flags:
+        return "AMX"
+    if "avx512f" in flags:
+        return "AVX-512" + (" BF16" if "avx512_bf16" in flags else "")
+    return "AVX2" if "avx2" in flags else "other"
+
+
+def profile_default(value, profile: str, what: str = "") -> str:
+    """How a default that comes from a profile is printed: ``default: gibbs (profile quick)``."""
+    shown = "none" if value is None else value
+    return f"default: {shown} (profile {profile}{', ' + what if what else ''})"
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """``--help`` that shows each option's default once: appended as "(default: X)" unless the help
     text already speaks of its default, or there is none to show (``None``, ``False``)."""
@@ -215,10 +250,13 @@ def dispatch(package: str, commands: dict[str, tuple[str, str]], argv: Sequence[
     ``--help``, else 2).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--version":
+        print(f"python -m {package} (mt-suite) {VERSION}")
+        return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"error: unknown command {argv[0]!r}", file=sys.stderr)
-        print(f"usage: python -m {package} {{{'|'.join(commands)}}} [--help]\n")
+        print(f"usage: python -m {package} {{{'|'.join(commands)}}} [--help] | --version\n")
         for name, (_, text) in commands.items():
             print(f"  {name:12s} {text}")
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -28,13 +28,14 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from data import corpus as corpus_mod
 from data import runfolder
 from data import preprocess as pp
-from data.io import HelpFormatter, UserError, atomic_write, check_folder, check_line_counts, check_tokens, no_progress, read_json, read_lines, umask, write_json, write_lines
+from data.io import HelpFormatter, add_alias, UserError, atomic_write, check_folder, check_line_counts, check_tokens, no_progress, read_json, read_lines, umask, write_json, write_lines
 from data.profiles import DEV_SELECT_FRACTION, DEV_SPLIT, PROFILES, SEED
 
 #: Bump when preprocessing changes so that cached builds are redone.
@@ -338,13 +339,25 @@ def table(p: Prepared) -> str:
     return "\n".join(rows)
 
 
-def add_corpus_args(parser: argparse.ArgumentParser) -> None:
-    """The corpus selection every command shares: --corpus --src --tgt --profile."""
+def profile_of(argv: Sequence[str] | None) -> str:
+    """The ``--profile`` of a command line, read before the full parser is built, so that --help
+    prints the defaults that come from that profile as values."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--profile", default="quick")
+    got = pre.parse_known_args(list(sys.argv[1:] if argv is None else argv))[0].profile
+    return got if got in PROFILES else "quick"
+
+
+def add_corpus_args(parser: argparse.ArgumentParser, profile: bool = True) -> None:
+    """The corpus selection every command shares: --corpus --src --tgt (and --profile, except for
+    ``data prepare``: the preparation is the same for every profile)."""
     parser.add_argument("--corpus", default=os.environ.get("CORPUS") or "bible",
                         help="built-in corpus (bible, multi30k) or a directory of {train,dev,test}.{lang}[.gz] (default: bible)")
     parser.add_argument("--src", default=None, help="source language (default: es for bible, de for multi30k)")
     parser.add_argument("--tgt", default=None, help="target language (default: en)")
-    parser.add_argument("--profile", default="quick", choices=sorted(PROFILES), help="sizes, see data/profiles.py (default: quick)")
+    if profile:
+        parser.add_argument("--profile", default="quick", choices=sorted(PROFILES),
+                            help="sizes and settings, see data/profiles.py (default: quick)")
 
 
 def prepared_from_args(args: argparse.Namespace) -> Prepared:
@@ -356,7 +369,8 @@ def main(argv=None) -> int:
     print its table. The preparation is the same for every profile."""
     parser = argparse.ArgumentParser(prog="python -m data prepare", description=" ".join(main.__doc__.split("``:")[1].split()),
                                      formatter_class=HelpFormatter)
-    add_corpus_args(parser)
+    add_corpus_args(parser, profile=False)
+    add_alias(parser, "--profile", "profile")   # accepted and ignored: the same for every profile
     args = parser.parse_args(argv)
     print(table(prepare(args.corpus, args.src, args.tgt)))
     return 0

@@ -1,9 +1,9 @@
 """Profiles: the study's sizes as plain, documented values, in one place.
 
 ``quick`` (default): the whole ``make report`` on the default corpus (bible es→en) in about an hour
-on 2 CPU cores, set-up included (57 min on one machine, 84 min on a slower one of the same kind:
-README "The default study"), with NMT systems that are trained (update budgets and early stopping,
-the recipe of ``benchmarks/bench_recipe.py``), so the classic effects can be seen.
+on 2 CPU cores (61.5 min from a fresh clone on a 2-core AVX-512+AMX machine, 2026-12: docs/results.md),
+with NMT systems that are trained (update budgets and early stopping, the recipe of
+``benchmarks/bench_recipe.py``), so the classic effects can be seen.
 ``full``: paper-like sizes (Bahdanau et al. 2015 use emb 620 / hidden 1000; we use 256/512 on
 Multi30k), trained to convergence with early stopping; minutes on a GPU, <= 60 min/model on 2 cores.
 ``tiny``: for the test-suite's end-to-end run (seconds); its NMT is untrained and its page says so.
@@ -44,7 +44,7 @@ PROFILES: dict[str, dict] = {
             # optional "fertility_iterations": N refines the EM HMM with the fertility HMM
             # (smt/fertility.py; AER 0.145 -> 0.142 gdfa on the Hansards trial gold at N = 3)
             # optional "align_shards": K (EM aligners only) trains over K slices of the corpus kept on
-            # disk (smt.align.ShardedEM: the same model, memory ~ corpus / K; README "PBSMT cost")
+            # disk (smt.align.ShardedEM: the same model, memory ~ corpus / K; docs/results.md "PBSMT cost")
             "symmetrize": "posterior",
             "max_phrase_length": 7,
             "table_limit": 20,

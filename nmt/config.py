@@ -50,7 +50,7 @@ class TrainConfig:
     seed: int = option(profiles.SEED, "seed of weights, data order and dropout", flag="main", type=int)
     train_size: int | None = option(None, "train on a deterministic subset of N pairs (default: all)", flag="main",
                                     type=int)
-    vocab_size: int = option(None, "vocabulary cap per side incl. 4 specials (profile)", flag="main", type=int,
+    vocab_size: int = option(None, "vocabulary cap per side incl. 4 specials", flag="override", type=int,
                              required=True, positive=True)
     bpe_merges: int = option(0, "subword units: learn N joint BPE merges on the training data (Sennrich et al. "
                                 "2016) and train on units instead of words; 0 = word level", type=int, off=0, minimum=0)
@@ -71,9 +71,9 @@ class TrainConfig:
     word_dropout_tgt: float = option(0.0, "word dropout on the target: the same for the decoder's input tokens "
                                           "y_{i-1}; 0 = off", type=float, off=0.0, minimum=0.0, below=1.0)
     attention: str = option("bahdanau", "attention scoring (rnnsearch)", choices=["bahdanau", "luong-dot", "luong-general"])
-    bidirectional: bool | None = option(None, "encoder reads both ways (default: the paper's choice, yes for rnnsearch, "
-                                              "no for rnnenc; for rnnenc, c then also holds the backward state that "
-                                              "ends at the first word)", boolean=True)
+    bidirectional: bool | None = option(None, "encoder reads both ways (when not given: the paper's choice, yes for "
+                                              "rnnsearch, no for rnnenc; for rnnenc, c then also holds the backward "
+                                              "state that ends at the first word)", boolean=True)
     tie_embeddings: bool = option(False)
     readout: int | None = option(None)
     # -- optimisation ------------------------------------------------------------------------------
@@ -86,14 +86,14 @@ class TrainConfig:
     label_smoothing: float = option(0.0, "label smoothing epsilon", type=float, minimum=0.0, below=1.0)
     sampled_softmax: int = option(0, "train with a softmax over K target words per batch (the batch's words + "
                                      "uniform negatives; Jean et al. 2015); 0 = full softmax", type=int, off=0, minimum=0)
-    amp: str = option("off", "mixed precision for training: bf16 autocast (weights and Adam stay fp32; ~2x on CPUs "
+    amp: str = option("off", "mixed precision for training: bf16 autocast (weights and Adam stay fp32; faster on CPUs "
                              "with AVX512-BF16/AMX); auto = bf16 where the hardware has it",
                       choices=["off", "bf16", "auto"], off="off")
     # -- when to stop (not in the resume key: more of them continues a run) ------------------------
     epochs: int = option(None, "maximum epochs", type=int, required=True, positive=True, resume=False)
     max_steps: int | None = option(None, "the update budget: stop after this many updates (early stopping may stop "
                                          "sooner)", type=int, positive=True, resume=False)
-    max_minutes: float | None = option(None, "an explicit wall-time cap (0 = none, the default): results then depend "
+    max_minutes: float | None = option(None, "an explicit wall-time cap in minutes, 0 = none: results then depend "
                                              "on the machine's speed; scores.json and the report say when it cut "
                                              "training short", type=float, resume=False)
     patience: int = option(None, "early stopping: evaluations without improvement", type=int, required=True,
@@ -142,11 +142,30 @@ def fields_with_flag(group: str) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(TrainConfig) if f.metadata["flag"] == group]
 
 
-def add_arguments(parser: argparse.ArgumentParser, group: str) -> None:
-    """The flags of the fields of ``group`` ("main" or "override"); each defaults to None (= not given)."""
+def profile_values(profile: str, arch: str) -> dict:
+    """What each field is when no flag is given: the field defaults ← ``profile``'s nmt section (and its
+    ``per_arch`` entry for ``arch``); printed by --help as the values they are."""
+    values = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    prof = profiles.get(profile, "nmt")
+    per_arch = prof.pop("per_arch", {}).get(arch, {})
+    return {**values, **prof, **per_arch}
+
+
+def add_arguments(parser: argparse.ArgumentParser, group: str, profile: str | None = None,
+                  arch: str = "rnnsearch") -> None:
+    """The flags of the fields of ``group`` ("main" or "override"); each defaults to None (= not given).
+    With ``profile``, each override's help ends with its value in that profile (for ``arch``)."""
+    values = profile_values(profile, arch) if profile else {}
     for f in fields_with_flag(group):
         m = f.metadata
-        kw: dict = {"default": None, "help": m["help"]}
+        text = m["help"]
+        if group == "override" and profile and "default" not in text:
+            v = values.get(f.name)
+            if f.name == "bidirectional" and v is None:   # the paper's choice
+                v = arch == "rnnsearch"
+            shown = "none" if v is None else ("yes" if v is True else "no" if v is False else v)
+            text += f" (default: {shown} (profile {profile}, {arch}))"
+        kw: dict = {"default": None, "help": text}
         if m["boolean"]:
             kw["action"] = argparse.BooleanOptionalAction
         elif m["choices"]:

@@ -27,14 +27,15 @@ import sys
 from typing import Sequence
 
 from data import profiles
-from data.io import HelpFormatter, UserError, read_json, run_folder_lock, write_json
-from data.prepare import add_corpus_args, prepared_from_args
+from data.io import VERSION, HelpFormatter, UserError, read_json, run_folder_lock, write_json
+from data.prepare import add_corpus_args, prepared_from_args, profile_of
 from nmt import config
 from nmt.runtime import dist_info
 from nmt.trainer import TrainManager, changed_artifacts
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(profile: str = "quick", arch: str = "rnnsearch") -> argparse.ArgumentParser:
+    """The options; the profile overrides' help shows each value in ``profile`` for ``arch``."""
     ap = argparse.ArgumentParser(
         prog="python -m nmt train",
         description="Train rnnenc (Cho et al. 2014) or rnnsearch (Bahdanau et al. 2015) on a prepared corpus, "
@@ -46,9 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_arguments(ap, "main")
     ap.add_argument("--system", default=None, help="run folder name under runs/<corpus>/<src>-<tgt>/ (default: the arch)")
     ap.add_argument("--device", default="auto", help="auto (CUDA, else Apple MPS, else the CPU), cpu, cuda, cuda:N or mps")
-    ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPU threads for torch; results depend on it in the last bits, scores.json records it, and a "
+                         "finished run trained with another count is retrained when --threads is given "
+                         "(default: all cores)")
     ap.add_argument("--force", action="store_true", help="retrain from scratch even if a finished or resumable run exists")
-    config.add_arguments(ap.add_argument_group("profile overrides (default: the profile's value)"), "override")
+    ap.add_argument("--version", action="version", version=f"%(prog)s (mt-suite) {VERSION}")
+    config.add_arguments(ap.add_argument_group(f"profile overrides (defaults: profile {profile}, --arch {arch})"),
+                         "override", profile, arch)
     return ap
 
 
@@ -59,7 +65,10 @@ def settings_of(cfg: config.TrainConfig, p, profile: str, system: str) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--arch", default="rnnsearch", choices=["rnnenc", "rnnsearch"])
+    arch = pre.parse_known_args(list(sys.argv[1:] if argv is None else argv))[0].arch
+    args = build_parser(profile_of(argv), arch).parse_args(argv)
     cfg = config.resolve(args)
     system = args.system or args.arch
     if not system or "/" in system or system.startswith("."):
@@ -77,7 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             except UserError:
                 old = {}
             changed = changed_artifacts(run_dir, old.get("artifacts") or {})
-            if old.get("settings") == json.loads(json.dumps(settings)) and not changed:
+            other_threads = (args.threads is not None and old.get("threads") not in (None, args.threads)
+                             and str(old.get("device", "cpu")).startswith("cpu"))
+            if other_threads and old.get("settings") == json.loads(json.dumps(settings)) and not changed:
+                print(f"note: {run_dir}: trained with {old['threads']} thread(s), --threads {args.threads} asked: "
+                      f"retraining (NMT results depend on the thread count in the last bits)", file=sys.stderr)
+                force = True
+            elif old.get("settings") == json.loads(json.dumps(settings)) and not changed:
                 if "profile_section_sha256" not in old:  # trained before the hash was recorded: record it
                     write_json(scores_path, {**old, "profile_section_sha256": profiles.section_hash(args.profile, "nmt")})
                 print(f"{run_dir}: up to date (BLEU {old.get('bleu')}); nothing to do")

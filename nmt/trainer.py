@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from evaluation.score import bleu, score, write_scores
 from data import profiles, runfolder
-from data.io import UserError, check_line_counts, atomic_write, progress, read_lines, read_tokenized, sha256_file, write_json, write_lines
+from data.io import cpu_kind, UserError, check_line_counts, atomic_write, progress, read_lines, read_tokenized, sha256_file, write_json, write_lines
 from nmt.bpe import BPE, merge_subwords
 from nmt.config import TrainConfig
 from nmt.data import ParallelData, make_batches, shard
@@ -204,6 +204,7 @@ class TrainManager:
         self.is_main = self.rank == 0
         self.dev = self._init_device(device, local_rank)
         set_threads(self.dev, threads)
+        self.threads = torch.get_num_threads()   # recorded: NMT results depend on it in the last bits
         self.amp_dtype = resolve_amp(cfg.amp, self.dev)
         self.precision = str(self.amp_dtype).replace("torch.", "") + " autocast" if self.amp_dtype else "fp32"
         self.last_path, self.best_path, self.log_path = run_dir / "last.pt", run_dir / "best.pt", run_dir / "train.log"
@@ -567,7 +568,7 @@ class TrainManager:
             decode_sents_per_s=round(len(self.test_src) / max(decode_s, 1e-9), 2),
             beam=cfg.beam, train_size=len(self.train_data), src_vocab_size=len(self.src_vocab),
             tgt_vocab_size=len(self.tgt_vocab), unk_rates=unk, hyp_unk_rate=round(hyp_unk, 5), device=str(self.dev),
-            train_precision=self.precision, torch_version=torch.__version__,
+            train_precision=self.precision, torch_version=torch.__version__, threads=self.threads, cpu_kind=cpu_kind(),
             n_params=sum(x.numel() for x in self.model.parameters()), wall_seconds=round(time.time() - t_start, 1),
             dev_split=p.split_info(), select=select, artifacts=artifact_stamps(run_dir))
         print(f"{run_dir}: test BLEU {res['bleu']} chrF {res['chrf']} (best dev BLEU {state['best_dev_bleu']:.2f} at "

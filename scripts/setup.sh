@@ -75,7 +75,7 @@ build_kenlm() {
 
 # 1. virtual environment + Python packages ---------------------------------------------
 # (KenLM compiles in the background meanwhile)
-STAMP="torch==$TORCH_VERSION $(cksum < requirements.txt)"
+STAMP="torch==$TORCH_VERSION $(cksum < requirements.txt) $(cksum < pyproject.toml)"
 kenlm_pid=""
 if [ ! -f "$VENV/.stamp-packages" ] || [ "$(cat "$VENV/.stamp-packages")" != "$STAMP" ]; then
   [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PY" -m venv "$VENV"; }
@@ -83,10 +83,25 @@ if [ ! -f "$VENV/.stamp-packages" ] || [ "$(cat "$VENV/.stamp-packages")" != "$S
     (build_kenlm) & kenlm_pid=$!  # needs only the venv's interpreter: runs beside pip
     trap '[ -z "$kenlm_pid" ] || kill "$kenlm_pid" 2>/dev/null || true' EXIT  # a failed pip stops it too
   fi
-  say "installing torch==$TORCH_VERSION (CPU wheel) first"
-  "$VENV/bin/pip" install -q "torch==$TORCH_VERSION"
+  # torch first (a package that depends on it would otherwise pull the default build): the CUDA build
+  # where nvidia-smi shows a GPU, else PyTorch's CPU-only build from its own wheel index (~200 MB
+  # instead of ~2.7 GB of CUDA libraries); if that index cannot be reached, the default index (and
+  # pip's find-links, where a +cpu wheel may wait) with a one-line note.
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q GPU; then
+    say "installing torch==$TORCH_VERSION (CUDA build: nvidia-smi shows a GPU) first"
+    "$VENV/bin/pip" install -q "torch==$TORCH_VERSION"
+  elif "$VENV/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu "torch==$TORCH_VERSION" 2>/dev/null; then
+    say "installed torch==$TORCH_VERSION (CPU-only build, download.pytorch.org/whl/cpu)"
+  else
+    say "note: PyTorch's CPU wheel index cannot be reached; installing torch==$TORCH_VERSION from the default index"
+    "$VENV/bin/pip" install -q "torch==$TORCH_VERSION"
+  fi
   say "installing requirements.txt"
   "$VENV/bin/pip" install -q -r requirements.txt
+  # the `mt-suite` command (pyproject.toml [project.scripts]), editable: the code stays here, where it
+  # finds data/corpora and tools/bin and writes build/, runs/, report/; copying its generic top-level
+  # packages (data, evaluation, …) into site-packages would invite clashes and a second, stale copy
+  "$VENV/bin/pip" install -q --no-deps -e .
   printf '%s' "$STAMP" > "$VENV/.stamp-packages"
 fi
 

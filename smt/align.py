@@ -55,7 +55,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from data import pharaoh
-from data.io import MAX_TOKENS as IO_MAX_TOKENS, UserError, atomic_write, check_tokens, progress, read_parallel, write_lines
+from data.io import add_alias, MAX_TOKENS as IO_MAX_TOKENS, UserError, atomic_write, check_tokens, progress, read_parallel, write_lines
 from smt import fertility, gibbs
 from smt.corpus import Encoded, encode
 
@@ -941,10 +941,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "line (i-j, 0-based, i = source position) per sentence pair.")
     parser.add_argument("--src", required=True, help="source side, one tokenised sentence a line (.gz ok)")
     parser.add_argument("--tgt", required=True, help="target side, line-aligned with --src")
-    parser.add_argument("--model", choices=ALIGNERS, default="hmm",
+    parser.add_argument("--align-model", choices=ALIGNERS, default="hmm",
                         help="alignment model: EM (ibm1, ibm2, hmm) or gibbs, the collapsed Gibbs sampler over "
                              "HMM + fertility with Dirichlet priors (smt/gibbs.py, eflomal-style); default: hmm")
-    parser.add_argument("--iterations", type=int, default=5, help="EM iterations of --model (default: 5)")
+    add_alias(parser, "--model", "align_model", choices=ALIGNERS)
+    parser.add_argument("--iterations", type=int, default=5, help="EM iterations of --align-model (default: 5)")
     parser.add_argument("--ibm1-iterations", type=int, default=5,
                         help="IBM Model 1 iterations that initialise ibm2/hmm (default: 5)")
     parser.add_argument("--symmetrize", choices=SYMMETRIZE + (POSTERIOR,), default="grow-diag-final-and",
@@ -960,7 +961,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fertility-iterations", type=int, default=0, metavar="N",
                         help="refine the HMM with N iterations of the fertility HMM (Zhao & Gildea 2010; "
                              "smt/fertility.py), GIZA++-style hill-climbing and neighbourhood counts; "
-                             f"0 = the HMM alone (default); {fertility.ITERATIONS} is the bench's setting")
+                             "0 = the HMM alone (default: 0)")
     parser.add_argument("--beta", type=float, default=fertility.BETA,
                         help="pseudo-occurrences of the corpus-wide fertility distribution in each "
                              f"word's n(phi | e) (default: {fertility.BETA})")
@@ -977,7 +978,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_lengths(src, args.src)
     check_lengths(tgt, args.tgt)
     t0 = time.time()
-    links = align_corpus(src, tgt, args.model, args.iterations, args.ibm1_iterations, args.symmetrize,
+    links = align_corpus(src, tgt, args.align_model, args.iterations, args.ibm1_iterations, args.symmetrize,
                          args.p0, args.alpha, agreement=not args.independent,
                          fertility_iterations=args.fertility_iterations, beta=args.beta, seed=args.seed,
                          shards=args.shards, workdir=Path(args.out).resolve().parent if args.out else None,

@@ -91,7 +91,7 @@ from typing import Iterable, Sequence
 import kenlm
 import numpy as np
 
-from data.io import HelpFormatter, UserError, atomic_write, check_output_path, check_tokens, die_with_parent, progress, read_tokenized
+from data.io import add_alias, HelpFormatter, UserError, atomic_write, check_output_path, check_tokens, die_with_parent, progress, read_tokenized
 from data.moses import read_phrase_table, read_reordering_table, source_ngrams
 from smt.lm import LN10, load_lm
 from smt.reordering import DISC, MONO, SWAP
@@ -576,13 +576,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nbest-out", help="write Moses-format n-best lists here")
     p.add_argument("--stack-size", type=int, default=100, help="histogram pruning: hypotheses kept per stack")
     p.add_argument("--beam-threshold", type=float, default=1e-5,
-                   help="threshold pruning: drop hypotheses below best x this ratio (0 = off)")
+                   help="threshold pruning: drop hypotheses below best x this ratio; 0 = off")
     p.add_argument("--distortion-limit", type=int, default=6, help="maximum jump in source words (-1 = unlimited)")
     p.add_argument("--pop-limit", type=int, default=None, metavar="N",
                    help="cube pruning (Moses' search-algorithm 1) with at most N hypotheses popped per stack "
                         "(smt/search.py; default: the stack search)")
     p.add_argument("--table-limit", type=int, default=20, help="translation options per source phrase (0 = all)")
-    p.add_argument("--processes", type=int, default=2, help="decoder worker processes")
+    p.add_argument("--jobs", type=int, default=2, help="decoder worker processes")
+    add_alias(p, "--processes", "jobs", type=int)
     p.add_argument("--source-words", metavar="TSV",
                    help="rewrite unknown source words into known ones first (smt/unknown.py), with this training "
                         "vocabulary: a system's source-words.tsv (default: unknown words are copied)")
@@ -591,8 +592,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.processes < 1:
-        raise UserError("--processes must be >= 1")
+    if args.jobs < 1:
+        raise UserError("--jobs must be >= 1")
     if args.nbest < 0:
         raise UserError("--nbest must be >= 0")
     if args.pop_limit is not None and args.pop_limit < 1:
@@ -616,7 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       table_limit=args.table_limit, sentences=sentences, reordering_table=args.reordering_table,
                       pop_limit=args.pop_limit)
     t0 = time.time()
-    out = decoder.translate_corpus(sentences, nbest=max(1, args.nbest), processes=args.processes)
+    out = decoder.translate_corpus(sentences, nbest=max(1, args.nbest), processes=args.jobs)
     secs = time.time() - t0
     with atomic_write(args.output) as fh:
         for hyps in out:

@@ -45,8 +45,8 @@ from typing import Callable
 import numpy as np
 
 from data import pharaoh, runfolder
-from data.io import UserError, read_json, read_lines, read_tokenized, run_folder_lock, sha256_file, write_json, write_lines
-from data.prepare import Prepared, add_corpus_args, prepared_from_args
+from data.io import VERSION, HelpFormatter, cpu_kind, add_alias, profile_default, UserError, read_json, read_lines, read_tokenized, run_folder_lock, sha256_file, write_json, write_lines
+from data.prepare import Prepared, add_corpus_args, prepared_from_args, profile_of
 from data.profiles import SEED, get as get_profile, section_hash
 from evaluation.score import score, write_scores
 from smt import gibbs
@@ -206,66 +206,74 @@ def _score_subset(s: dict) -> dict:
 # CLI
 # ------------------------------------------------------------------------------------------
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(profile: str = "quick") -> argparse.ArgumentParser:
+    """``smt train``'s options; the defaults that come from ``profile``'s smt section are printed as
+    their values (``main`` reads ``--profile`` first)."""
+    cfg = get_profile(profile, "smt")
+
+    def dflt(key: str, absent="none") -> str:
+        return profile_default(cfg.get(key, absent), profile)
+
     p = argparse.ArgumentParser(
         prog="python -m smt train",
         description="Train, tune and evaluate the phrase-based SMT system on a corpus; writes "
                     "runs/<corpus>/<src>-<tgt>/<system>/ (test.hyp, scores.json, phrase-table.gz, "
                     "lm.binary, weights.json, alignments/, test.align, train.log). Incremental: "
-                    "finished steps are reused.")
+                    "finished steps are reused.", formatter_class=HelpFormatter)
     add_corpus_args(p)
     p.add_argument("--train-size", type=int, default=None, help="use a deterministic subset of N training pairs (default: all)")
-    p.add_argument("--system", default="pbsmt", help="system name, the run folder (default: pbsmt)")
-    p.add_argument("--processes", type=int, default=2,
-                   help="decoder processes, and the alignment shards worked at once with --align-shards (default: 2)")
-    p.add_argument("--restarts", type=int, default=MERT_RESTARTS, help=f"MERT random restarts per round (default: {MERT_RESTARTS})")
+    p.add_argument("--system", default="pbsmt", help="system name, the run folder")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="worker processes: the decoder's, and the alignment shards worked at once with --shards")
+    add_alias(p, "--processes", "jobs", type=int)
+    p.add_argument("--restarts", type=int, default=MERT_RESTARTS, help="MERT random restarts per round")
     p.add_argument("--no-tune", action="store_true", help="skip MERT: the tuned weights are the defaults")
     p.add_argument("--weights-from", metavar="SYSTEM", default=None,
                    help="skip MERT and use the weights tuned for another system of this corpus (e.g. pbsmt); "
                         "the learning-curve points do this")
     p.add_argument("--reordering", choices=REORDERING_MODELS, default=None,
                    help="reordering model: distance-based only, or with Moses' msd-bidirectional-fe lexicalised "
-                        "reordering (smt/reordering.py; default: the profile's smt.reordering, else distance)")
+                        f"reordering (smt/reordering.py); {dflt('reordering', 'distance')}")
     p.add_argument("--pop-limit", type=int, default=None, metavar="N",
-                   help="decode (MERT and test) by cube pruning with at most N pops per stack (smt/search.py; "
-                        "default: the profile's smt.pop_limit, else the stack search)")
-    p.add_argument("--mert-seed", type=int, default=None, metavar="N",
-                   help=f"seed of MERT's random restarts (default: the project's seed, {SEED}); replicate tuning "
-                        "with other seeds to see its variance (Clark et al. 2011)")
+                   help="decode (MERT and test) by cube pruning with at most N pops per stack (smt/search.py); "
+                        f"{profile_default(cfg.get('pop_limit', 'none: the stack search'), profile)}")
+    p.add_argument("--seed", type=int, default=None, metavar="N", dest="mert_seed",
+                   help="seed of MERT's random restarts; replicate tuning with other seeds to see its variance "
+                        f"(Clark et al. 2011) (default: {SEED})")
+    add_alias(p, "--mert-seed", "mert_seed", type=int)
     p.add_argument("--align-model", choices=ALIGNERS, default=None,
                    help="word aligner: EM (ibm1, ibm2, hmm) or gibbs, the collapsed Gibbs sampler of smt/gibbs.py; "
-                        "default: the profile's smt.align_model")
+                        + dflt("align_model"))
     p.add_argument("--symmetrize", choices=SYMMETRIZE + (POSTERIOR,), default=None,
-                   help="how the two alignment directions are combined (posterior: gibbs only); default: the "
-                        "profile's smt.symmetrize")
+                   help="how the two alignment directions are combined (posterior: gibbs only); " + dflt("symmetrize"))
     p.add_argument("--fertility-iterations", type=int, default=None, metavar="N",
-                   help="refine the word alignment's HMM with N iterations of the fertility HMM (smt/fertility.py; "
-                        "default: the profile's smt.fertility_iterations, else none)")
-    p.add_argument("--align-shards", type=int, default=None, metavar="K",
-                   help="EM aligners: train over K slices of the corpus kept on disk (smt.align.ShardedEM: the same "
-                        "model, alignment memory ~ corpus / K, for corpora past ~100k pairs); default: the profile's "
-                        "smt.align_shards, else 1")
+                   help="refine the word alignment's HMM with N iterations of the fertility HMM (smt/fertility.py); "
+                        + dflt("fertility_iterations", 0))
+    p.add_argument("--shards", type=int, default=None, metavar="K", dest="align_shards",
+                   help="EM aligners: align over K slices of the corpus kept on disk (smt.align.ShardedEM: the same "
+                        "model, alignment memory ~ corpus / K, for corpora past ~100k pairs); "
+                        + dflt("align_shards", 1))
+    add_alias(p, "--align-shards", "align_shards", type=int)
     p.add_argument("--mert-iterations", type=int, default=None, metavar="N",
-                   help="MERT rounds (decoder runs); default: the profile's smt.mert_iterations")
+                   help="MERT rounds (decoder runs); " + dflt("mert_iterations"))
     p.add_argument("--tune-dev-size", type=int, default=None, metavar="N",
-                   help="MERT on a seeded random sample of N dev sentences, 0 = all of dev; default: the "
-                        "profile's smt.tune_dev_size (bible, seed 1234: 400 -> 35.90, all 981 -> 36.40)")
+                   help="MERT on a seeded random sample of N dev sentences, 0 = all of dev; "
+                        + profile_default(cfg.get("tune_dev_size") or "0 (all of dev)", profile))
     p.add_argument("--unknown-words", choices=("split", "none"), default=None,
                    help="split: rewrite unknown source words into known ones before decoding (compounds, hyphens, "
-                        "inflections; smt/unknown.py, German sources only); none: copy them (default: the "
-                        "profile's smt.unknown_words, else none)")
+                        "inflections; smt/unknown.py, German sources only); none: copy them; " + dflt("unknown_words"))
     p.add_argument("--phrase-smoothing", choices=SMOOTHING, default=None,
                    help="good-turing / kneser-ney: discount the phrase pairs' joint counts (Foster et al. 2006; "
-                        "Moses' --GoodTuring / --KneserNey, smt/phrases.py); default: the profile's "
-                        "smt.phrase_smoothing, else none")
+                        "Moses' --GoodTuring / --KneserNey, smt/phrases.py); " + dflt("phrase_smoothing"))
     p.add_argument("--force", action="store_true", help="redo every step even when up to date")
+    p.add_argument("--version", action="version", version=f"%(prog)s (mt-suite) {VERSION}")
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.processes < 1:
-        raise UserError("--processes must be >= 1")
+    args = build_parser(profile_of(argv)).parse_args(argv)
+    if args.jobs < 1:
+        raise UserError("--jobs must be >= 1")
     if args.restarts < 0:
         raise UserError("--restarts must be >= 0")
     if args.pop_limit is not None and args.pop_limit < 1:
@@ -282,7 +290,7 @@ def main(argv=None) -> int:
         raise UserError(f"--symmetrize {POSTERIOR} (the {args.profile} profile's with its gibbs aligner) needs the "
                         f"sampler's marginals: use --align-model gibbs, or give --symmetrize, e.g. grow-diag-final-and")
     if args.align_shards is not None and args.align_shards < 1:
-        raise UserError(f"--align-shards must be >= 1 (got {args.align_shards})")
+        raise UserError(f"--shards must be >= 1 (got {args.align_shards})")
     if (args.align_shards or 1) > 1 and (aligner == "gibbs" or args.fertility_iterations):
         raise UserError("--align-shards is for the EM aligners without --fertility-iterations: add --align-model hmm "
                         "--symmetrize grow-diag-final-and")
@@ -296,7 +304,7 @@ def main(argv=None) -> int:
                  "phrase_smoothing", "tune_dev_size", "align_model", "symmetrize", "align_shards")
     with run_folder_lock(p.run_dir(args.system), "smt train"):
         run(p, profile=args.profile, train_size=args.train_size, system=args.system,
-            processes=args.processes, restarts=args.restarts, tune=not args.no_tune, force=args.force,
+            processes=args.jobs, restarts=args.restarts, tune=not args.no_tune, force=args.force,
             weights_from=args.weights_from, **{k: getattr(args, k) for k in overrides})
     return 0
 
@@ -675,7 +683,8 @@ class SMTTraining:
                 log(f"scores: {exc}; writing it again")
         if result is None:
             score_step.stamp.unlink(missing_ok=True)
-            result = write_scores(out, p.ref("test"), **meta)
+            # how it ran (outside the step's key: PBSMT's output does not depend on them)
+            result = write_scores(out, p.ref("test"), **meta, jobs=self.processes, cpu_kind=cpu_kind())
             write_json(score_step.stamp, {"key": score_step.key, "seconds": 0.0, "outputs": score_step._outputs()})
         log(f"=== done: test BLEU {result['bleu']:.2f} (lowercased {result['bleu_lc']:.2f}); "
             f"dev {meta['bleu_dev_tuned']['bleu']:.2f}" + (f" (default weights {meta['bleu_dev_default']['bleu']:.2f})"

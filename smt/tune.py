@@ -51,7 +51,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from data.io import HelpFormatter, UserError, check_line_counts, progress, read_tokenized, write_json
+from data.io import add_alias, HelpFormatter, UserError, check_line_counts, progress, read_tokenized, write_json
 from smt.unknown import UnknownWords
 from evaluation.score import bleu_from_stats as sacrebleu_from_stats
 from smt.weights import (DEFAULT_WEIGHTS, FEATURES, as_weights, default_weights, feature_names,  # noqa: F401 (re-exported)
@@ -465,7 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distortion-limit", type=int, default=6, help="the decoder's distortion limit (source words a phrase may jump)")
     p.add_argument("--pop-limit", type=int, default=None, metavar="N",
                    help="decode by cube pruning with at most N pops per stack (smt/search.py; default: the stack search)")
-    p.add_argument("--processes", type=int, default=2, help="decoder processes")
+    p.add_argument("--jobs", type=int, default=2, help="decoder worker processes")
+    add_alias(p, "--processes", "jobs", type=int)
     p.add_argument("--log", help="also write the MERT log (JSON) here")
     p.add_argument("--source-words", metavar="TSV",
                    help="rewrite unknown dev source words into known ones first (smt/unknown.py), with this training "
@@ -475,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("iterations", "nbest", "processes", "stack_size"):
+    for name in ("iterations", "nbest", "jobs", "stack_size"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1")
     if args.restarts < 0 or args.random_directions < 0:
@@ -495,7 +496,7 @@ def main(argv=None) -> int:
                       distortion_limit=args.distortion_limit, reordering_table=args.reordering_table,
                       pop_limit=args.pop_limit)
     t0 = time.time()
-    weights, info = mert(decoder_nbest_fn(decoder, src, args.nbest, args.processes), refs, init,
+    weights, info = mert(decoder_nbest_fn(decoder, src, args.nbest, args.jobs), refs, init,
                          iterations=args.iterations, restarts=args.restarts, seed=args.seed,
                          random_directions=args.random_directions, log=lambda m: print(m, flush=True),
                          nonnegative=None if args.unconstrained else nonnegative_mask(feature_names(lexicalised)))

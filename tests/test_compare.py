@@ -166,7 +166,7 @@ def test_plan_names_and_commands():
                                                 "--system", "rnnsearch-v50"]
     assert j["pbsmt-n100"].command()[1:4] == ["-m", "smt", "train"] and "--train-size" in j["pbsmt-n100"].args
     assert j["pbsmt-n100"].after == ("pbsmt",) and j["rnnsearch"].max_steps == 40
-    assert j["rnnenc"].command(1)[-2:] == ["--threads", "1"] and j["pbsmt"].command(2)[-2:] == ["--processes", "2"]
+    assert j["rnnenc"].command(1)[-2:] == ["--threads", "1"] and j["pbsmt"].command(2)[-2:] == ["--jobs", "2"]
     assert experiments.resolve_jobs("3", 1) == 3 and experiments.resolve_jobs("auto", 1) == (os.cpu_count() or 1)
     with pytest.raises(UserError, match="--jobs"):
         experiments.resolve_jobs("many", 1)

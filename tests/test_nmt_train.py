@@ -307,3 +307,23 @@ def test_dev_still_rising_marks_budget_stops():
     assert not dev_still_rising(ev(1.0, 3.0, 2.5))      # peaked before the stop
     assert not dev_still_rising(ev(1.0, 3.0, 3.0))      # flat at the top: no longer rising
     assert dev_still_rising(ev(4.0)) and not dev_still_rising([])
+
+
+def test_a_finished_run_records_its_threads_and_is_retrained_for_another_count(trained, capsys):
+    """scores.json records the thread count and CPU kind; re-running with the same count does
+    nothing, with another --threads it says why in one line and trains again (NMT's last bits
+    depend on the count: `make nmt` with all cores, then `make report` with 1)."""
+    _, corpus, runs, _ = trained
+    before = torch.get_num_threads()
+    assert json.loads((runs / "B" / "scores.json").read_text())["threads"] == 1
+    assert "cpu_kind" in json.loads((runs / "B" / "scores.json").read_text())
+    capsys.readouterr()
+    assert _train(corpus, "--max-steps", "10", "--system", "B") == 0
+    assert "up to date" in capsys.readouterr().out
+    try:
+        assert _train(corpus, "--max-steps", "10", "--system", "B", "--threads", "2") == 0
+    finally:
+        torch.set_num_threads(before)
+    err = capsys.readouterr().err
+    assert "trained with 1 thread(s), --threads 2 asked: retraining" in err
+    assert json.loads((runs / "B" / "scores.json").read_text())["threads"] == 2
