@@ -40,13 +40,10 @@ import argparse
 import bisect
 import contextlib
 import math
-import multiprocessing as mp
 import pickle
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -57,6 +54,7 @@ from threadpoolctl import threadpool_limits
 from data import pharaoh
 from data.io import add_alias, MAX_TOKENS as IO_MAX_TOKENS, UserError, atomic_write, check_tokens, progress, read_parallel, write_lines
 from smt import fertility, gibbs
+from smt.cluster import Engine
 from smt.corpus import Encoded, encode
 
 MODELS = ("ibm1", "ibm2", "hmm")
@@ -679,10 +677,11 @@ class ShardedEM:
     """
 
     def __init__(self, src_sents, tgt_sents, shards: int, p0: float = P0, alpha: float = ALPHA,
-                 agreement: bool = True, workdir=None, jobs: int = 1):
+                 agreement: bool = True, workdir=None, jobs: int = 1, scheduler: str | None = None):
         if shards < 1 or jobs < 1:
             raise UserError(f"alignment shards and jobs must be >= 1 (got {shards} shards, {jobs} jobs)")
         self.jobs = jobs
+        self.engine = Engine(jobs, scheduler)   # where the E-steps run (smt.cluster): the same result anywhere
         src = src_sents if isinstance(src_sents, Encoded) else encode(src_sents)
         tgt = tgt_sents if isinstance(tgt_sents, Encoded) else encode(tgt_sents)
         n = len(src.lengths)
@@ -723,32 +722,20 @@ class ShardedEM:
             self.tables.append(AlignmentModel.table(f.vocab, e.vocab, uniq.astype(np.int64), max_ls[d], p0, alpha))
         del keys
 
+    def _shared(self, step: str | None) -> dict:
+        """What every shard task needs besides its index: the shard folder and the corpus-wide
+        parameters (t, s, c, model) of both directions — sent once per iteration (smt.cluster)."""
+        return {"dir": self._tmp.name, "step": step,
+                "params": [(t.t, t.s, t.c, t.model) for t in self.tables]}
+
     def _load(self, k: int):
-        """Shard ``k``'s two models (corpus-wide parameters set), the agreement's link cells, and the
-        shard pairs' indices in the corpus-wide tables."""
-        with open(self._paths[k], "rb") as fh:
-            pair, links = pickle.load(fh)
-        index = []
-        for d, m in enumerate(pair):
-            table = self.tables[d]
-            g = np.load(f"{self._tmp.name}/index-{k}-{d}.npy")
-            m.t, m.s, m.c, m.model = table.t[g], table.s, table.c, table.model
-            index.append(g)
-        return pair, links, index
+        return _load_shard(k, self._shared(None))
 
     def e_shard(self, k: int, step: str) -> tuple[list, list, list, list, int]:
         """The E-step of both directions on shard ``k``: per direction the corpus-wide indices of its
         pairs, their expected counts, the jump / position counts and the log-likelihood; and its
         sentences that take part. Agreement (Liang et al. 2006) multiplies the link posteriors first."""
-        pair, links, index = self._load(k)
-        quiet = _NoBar()
-        loglik = [m.e_step(step, bar=quiet) for m in pair]
-        if links is not None:
-            q = pair[0].cell_post[links[0]] * pair[1].cell_post[links[1]]
-            pair[0].cell_post[links[0]] = q
-            pair[1].cell_post[links[1]] = q
-        counts = [m.expected_counts() for m in pair]
-        return index, counts, [m._stats for m in pair], loglik, sum(len(b.ids) for b in pair[0].batches)
+        return _e_task(k, self._shared(step))
 
     def em_iteration(self, step: str) -> tuple[float, float]:
         """One EM iteration of both directions over all shards (``jobs`` at a time in forked worker
@@ -759,7 +746,7 @@ class ShardedEM:
         loglik = [0.0, 0.0]
         n = 1 + sum(s == step for s, _ in self.tables[0].iterations_done)
         with progress(total=self.n_live, unit="sent", desc=f"both directions {step} it {n}") as bar:
-            for index, cs, st, ll, live in _map_em_shards(self, "e_shard", step):
+            for index, cs, st, ll, live in self.engine.map(_e_task, len(self.parts), self._shared(step)):
                 for d in (0, 1):
                     counts[d][index[d]] += cs[d]           # a shard's pairs are distinct: no add.at
                     for key in ("s", "c"):
@@ -783,7 +770,7 @@ class ShardedEM:
         """Both directions' Viterbi alignments of every pair, as :meth:`AlignmentModel.viterbi`."""
         out: tuple[list, list] = ([None] * self.n_pairs_corpus, [None] * self.n_pairs_corpus)
         with blas_threads(1):
-            for part, best in zip(self.parts, _map_em_shards(self, "viterbi_shard")):
+            for part, best in zip(self.parts, self.engine.map(_viterbi_task, len(self.parts), self._shared(None))):
                 for d in (0, 1):
                     for k, a in zip(part.tolist(), best[d]):
                         out[d][k] = a
@@ -794,6 +781,7 @@ class ShardedEM:
         return [m._viterbi_all(m.model) for m in self._load(k)[0]]
 
     def close(self) -> None:
+        self.engine.close()
         self._tmp.cleanup()
 
 
@@ -802,28 +790,38 @@ class _NoBar:
         pass
 
 
-#: The ShardedEM, method and arguments of the forked workers (fork shares them: only results are pickled).
-_EM_SHARDING: dict = {}
+def _load_shard(k: int, shared: dict):
+    """Shard ``k``'s two models (corpus-wide parameters set), the agreement's link cells, and the
+    shard pairs' indices in the corpus-wide tables (``shared``: :meth:`ShardedEM._shared`)."""
+    with open(f"{shared['dir']}/shard-{k}.pkl", "rb") as fh:
+        pair, links = pickle.load(fh)
+    index = []
+    for d, m in enumerate(pair):
+        t, s, c, model = shared["params"][d]
+        g = np.load(f"{shared['dir']}/index-{k}-{d}.npy")
+        m.t, m.s, m.c, m.model = t[g], s, c, model
+        index.append(g)
+    return pair, links, index
 
 
-def _em_shard(k: int):
-    return getattr(_EM_SHARDING["em"], _EM_SHARDING["method"])(k, *_EM_SHARDING["args"])
+def _e_task(k: int, shared: dict):
+    """One shard's E-step (a task of smt.cluster.Engine.map: in process, forked or on Dask)."""
+    with blas_threads(1):
+        pair, links, index = _load_shard(k, shared)
+        quiet = _NoBar()
+        loglik = [m.e_step(shared["step"], bar=quiet) for m in pair]
+        if links is not None:
+            q = pair[0].cell_post[links[0]] * pair[1].cell_post[links[1]]
+            pair[0].cell_post[links[0]] = q
+            pair[1].cell_post[links[1]] = q
+        counts = [m.expected_counts() for m in pair]
+        return index, counts, [m._stats for m in pair], loglik, sum(len(b.ids) for b in pair[0].batches)
 
 
-def _map_em_shards(em: ShardedEM, method: str, *args):
-    """``em.method(k, *args)`` of every shard k in order, ``em.jobs`` at a time in forked processes."""
-    if em.jobs == 1 or len(em.parts) == 1:
-        yield from (getattr(em, method)(k, *args) for k in range(len(em.parts)))
-        return
-    _EM_SHARDING.update(em=em, method=method, args=args)
-    try:
-        with ProcessPoolExecutor(min(em.jobs, len(em.parts)), mp_context=mp.get_context("fork")) as pool:
-            try:
-                yield from pool.map(_em_shard, range(len(em.parts)))
-            except BrokenProcessPool:
-                raise UserError("an alignment-shard worker died (out of memory?): use more shards or fewer jobs") from None
-    finally:
-        _EM_SHARDING.clear()
+def _viterbi_task(k: int, shared: dict) -> list[list[np.ndarray]]:
+    """Both directions' Viterbi alignments of shard ``k``'s pairs, in the shard's order."""
+    with blas_threads(1):
+        return [m._viterbi_all(m.model) for m in _load_shard(k, shared)[0]]
 
 
 def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequence[str]], model: str = "hmm",
@@ -831,7 +829,7 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
                  p0: float = P0, alpha: float = ALPHA, agreement: bool = True, models_out=None,
                  keep_src_words: set[str] | None = None, fertility_iterations: int = 0,
                  beta: float = fertility.BETA, seed: int = gibbs.SEED, shards: int = 1,
-                 workdir=None, jobs: int = 1) -> list[list[tuple[int, int]]]:
+                 workdir=None, jobs: int = 1, scheduler: str | None = None) -> list[list[tuple[int, int]]]:
     """Word-align a tokenised corpus; returns per pair the sorted (source i, target j) links, 0-based.
 
     Both directions are trained (jointly by agreement unless ``agreement=False``, see
@@ -870,6 +868,8 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
         raise UserError(f"the fertility smoothing beta must be > 0 (got {beta})")
     if shards < 1:
         raise UserError(f"alignment shards must be >= 1 (got {shards})")
+    if scheduler is not None and shards == 1:
+        raise UserError("a Dask scheduler runs the sharded E-steps: give more than 1 alignment shard")
     if shards > 1 and (model == "gibbs" or fertility_iterations):
         raise UserError("alignment shards are for the EM aligners (ibm1, ibm2, hmm) without fertility iterations: "
                         "the sampler and the fertility HMM keep the whole corpus in memory")
@@ -884,7 +884,7 @@ def align_corpus(src_sents: Sequence[Sequence[str]], tgt_sents: Sequence[Sequenc
             return gibbs.posterior_links(lay_s2t, m_s2t, lay_t2s, m_t2s)
         return symmetrize_corpus(gibbs.links(lay_s2t, m_s2t), gibbs.links(lay_t2s, m_t2s), symmetrize)
     if shards > 1:
-        em = ShardedEM(src_sents, tgt_sents, shards, p0, alpha, agreement, workdir, jobs)
+        em = ShardedEM(src_sents, tgt_sents, shards, p0, alpha, agreement, workdir, jobs, scheduler)
         try:
             a_s2t, a_t2s = em.train(schedule(model, iterations, ibm1_iterations)).viterbi()
         finally:
@@ -971,6 +971,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, metavar="J",
                         help="with --shards: E-steps of J shards at once in worker processes (the same result; "
                              "memory ~ J shards); default: 1")
+    parser.add_argument("--scheduler", metavar="ADDRESS|local[:N]", default=None,
+                        help="with --shards: run the E-steps as Dask tasks, on a LocalCluster of N worker processes "
+                             "or a running dask scheduler at ADDRESS (shards go beside --out: a folder every worker "
+                             "must see); the same result (default: None, forked --jobs)")
     parser.add_argument("--out", help="write the alignment here (atomically) instead of stdout")
     args = parser.parse_args(argv)
     src_lines, tgt_lines = read_parallel(args.src, args.tgt)
@@ -982,7 +986,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          args.p0, args.alpha, agreement=not args.independent,
                          fertility_iterations=args.fertility_iterations, beta=args.beta, seed=args.seed,
                          shards=args.shards, workdir=Path(args.out).resolve().parent if args.out else None,
-                         jobs=args.jobs)
+                         jobs=args.jobs, scheduler=args.scheduler)
     lines = [to_pharaoh(x) for x in links]
     if args.out:
         write_lines(args.out, lines)
