@@ -974,7 +974,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scheduler", metavar="ADDRESS|local[:N]", default=None,
                         help="with --shards: run the E-steps as Dask tasks, on a LocalCluster of N worker processes "
                              "or a running dask scheduler at ADDRESS (shards go beside --out: a folder every worker "
-                             "must see); the same result (default: None, forked --jobs)")
+                             "must see); the same result (default: no scheduler: the forked --jobs workers)")
     parser.add_argument("--out", help="write the alignment here (atomically) instead of stdout")
     args = parser.parse_args(argv)
     src_lines, tgt_lines = read_parallel(args.src, args.tgt)
