@@ -45,6 +45,8 @@ from compare.findings import (UNDERTRAINED_BLEU, beam_findings, domain_findings,
 from compare import rare_words as rw
 from evaluation.score import sentence_stats, unk_rate
 from evaluation.significance import ALPHA, bootstrap_ci, paired_bootstrap, resample_weights
+from evaluation.variance import stratified_ar, seed_summary
+from compare.claims import mean_sd, seed_difference_sentence
 from data import pharaoh, runfolder
 from data.corpus import ROOT
 from data.io import HelpFormatter, UserError, check_folder, run_folder_lock, stop_with_make, check_line_counts, plain_doc, atomic_write, progress, read_json, read_lines, read_tokenized, sha256_file
@@ -77,7 +79,8 @@ RESULT_DOC = {
 #: Columns of significance.csv (one paired bootstrap test per row; A and B as named).
 SIG_COLUMNS = ["experiment", "bucket", "system_a", "system_b", "bleu_a", "bleu_b", "delta", "p_value",
                "win_a", "win_b", "n", "n_samples", "significant"]
-SYSTEM_RE = re.compile(r"^(?P<family>[a-z]+)(?:-(?P<kind>[vn])(?P<size>\d+))?$")
+#: ``<family>[-v<K> | -n<N> | -s<seed>]``: a vocabulary point, a learning-curve point, a seed replica
+SYSTEM_RE = re.compile(r"^(?P<family>[a-z]+)(?:-(?P<kind>[vns])(?P<size>\d+))?$")
 
 #: Published numbers for orientation (not comparable: other data, sizes, tokenisation).
 ANCHORS = [
@@ -445,11 +448,73 @@ def headline(systems: dict[str, System]) -> tuple[pd.DataFrame, list[str]]:
                      "chrF lc": sc.get("chrf_lc"), "<unk> rate": unk_rate(s.hyps), "train pairs": sc.get("train_size"),
                      "train s": sc.get("train_seconds"), "decode s": sc.get("decode_seconds"),
                      "decode sent/s": sc.get("decode_sents_per_s"), "updates": sc.get("steps"),
-                     "stopped by": sc.get("stop_reason"), "seed": sc.get("seed")})
+                     "epochs": round(sc["epochs"], 2) if isinstance(sc.get("epochs"), (int, float)) else None,
+                     "CPU min": sc.get("cpu_minutes"), "stopped by": sc.get("stop_reason"),
+                     "dev still rising": sc.get("dev_still_rising"), "select BLEU": select_bleu(sc),
+                     "seed": sc.get("seed")})
         for k in ("bleu_signature", "bleu_lc_signature", "chrf_signature", "chrf_lc_signature"):
             if sc.get(k) and sc[k] not in sigs:
                 sigs.append(sc[k])
     return pd.DataFrame(rows), sigs
+
+
+def select_bleu(sc: dict) -> float | None:
+    """BLEU on dev's select half (what choices are made on), from either trainer's scores.json."""
+    if isinstance(sc.get("bleu_select_tuned"), dict):
+        return sc["bleu_select_tuned"].get("bleu")
+    sel = sc.get("select")
+    return sel["score"].get("bleu") if isinstance(sel, dict) and isinstance(sel.get("score"), dict) else None
+
+
+def seed_groups(systems: dict[str, System]) -> dict[str, list[str]]:
+    """Each main system with its seed replicas (``<name>-s<seed>``): ``{"rnnsearch": ["rnnsearch",
+    "rnnsearch-s11", …]}``, the main run first."""
+    groups = {n: [n] for n in main_systems(systems)}
+    for n, s in sorted(systems.items()):
+        if s.kind == "s" and s.family in groups:
+            groups[s.family].append(n)
+    return groups
+
+
+def seed_table(systems: dict[str, System]) -> tuple[pd.DataFrame, list[str]]:
+    """Mean ± sd of test BLEU over each main system's seed runs, and for each pair of main systems a
+    test over sentences *and* seeds (stratified approximate randomisation, evaluation/variance.py)
+    when both have the same number (≥ 2) of runs; else one line saying there is no seed variance."""
+    groups = seed_groups(systems)
+    rows, lines = [], []
+    for name, runs in groups.items():
+        summ = seed_summary([systems[r].scores.get("bleu", 0.0) for r in runs])
+        rows.append({"system": name, "runs": summ.n, "BLEU mean": summ.mean, "BLEU sd": summ.sd,
+                     "seeds": ", ".join(str(systems[r].scores.get("seed", "?")) for r in runs), "as text": mean_sd(summ)})
+    names = list(groups)
+    for a, b in itertools.combinations(names, 2):
+        ra, rb = groups[a], groups[b]
+        if len(ra) == len(rb) >= 2:
+            ar = stratified_ar(np.stack([systems[r].stats for r in ra]), np.stack([systems[r].stats for r in rb]),
+                               n_shuffles=1000)
+            lines.append(seed_difference_sentence(a, b, ar))
+    if not any(len(r) > 1 for r in groups.values()):
+        lines.append("Every system here is one training run (one seed): the differences below carry sentence-level "
+                     "uncertainty only, not training variance (the full profile trains 3 seeds of each main system).")
+    return pd.DataFrame(rows), lines
+
+
+def budget_notes(systems: dict[str, System]) -> list[str]:
+    """One line per NMT main system on how far it was trained: updates, epochs, stop reason, and
+    whether dev BLEU still rose when its budget stopped it (then claims about it concern an
+    unconverged system)."""
+    out = []
+    for name in main_systems(systems):
+        sc = systems[name].scores
+        if sc.get("steps") is None:
+            continue
+        epochs = f", {sc['epochs']:.1f} epochs" if isinstance(sc.get("epochs"), (int, float)) else ""
+        cpu = f", {sc['cpu_minutes']:.0f} CPU-minutes" if isinstance(sc.get("cpu_minutes"), (int, float)) else ""
+        line = f"{name}: {sc['steps']:,} updates{epochs}{cpu}, stopped by {sc.get('stop_reason', '?')}"
+        if sc.get("dev_still_rising"):
+            line += " while dev BLEU was still rising: not converged, and every claim about it concerns an unconverged system"
+        out.append(line)
+    return out
 
 
 def pick_examples(lengths: np.ndarray, per_class: int = 2) -> list[tuple[str, int]]:
@@ -582,9 +647,17 @@ def render(study: Study, *, corpus_manifest: dict, src_raw: Sequence[str], refs:
 
 def _headline(s: Study, v: _Page) -> list[str]:
     head_df, sigs = headline(s.systems)
-    parts = ["<h2>1. Headline</h2>",
-             "<p>sacreBLEU on detokenised, cased output against the raw reference; <i>lc</i> = lowercased. "
-             "Times are wall-clock seconds on this machine.</p>", _table(head_df)]
+    seeds_df, seed_lines = seed_table(s.systems)
+    budget = budget_notes(s.systems)
+    parts = ["<h2>1. Headline</h2>"]
+    if budget:
+        parts.append("<p class='note'><b>How far each NMT system was trained:</b> " +
+                     "; ".join(html.escape(b) for b in budget) + ".</p>")
+    parts += ["<p>sacreBLEU on detokenised, cased output against the raw reference; <i>lc</i> = lowercased; "
+              "<i>select BLEU</i> = on dev's select half, what settings are chosen on (test is only reported). "
+              "Times are wall-clock seconds on this machine.</p>", _table(head_df),
+              "<h3>Seed variance</h3>", _table(seeds_df),
+              "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in seed_lines) + "</ul>"]
     if sigs:
         parts.append("<p>Signatures:</p><ul>" + "".join(f"<li><code>{html.escape(x)}</code></li>" for x in sigs) + "</ul>")
     return parts

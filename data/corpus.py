@@ -67,15 +67,31 @@ class Corpus:
 
 def _extra_tests(directory: Path, src: str, tgt: str) -> dict:
     """``test-<name>.{src,tgt}[.gz]`` pairs of a corpus directory (both sides needed)."""
-    out = {}
-    for path in sorted(directory.glob(f"test-*.{src}*")):
-        name = path.name[len("test-"):].split(".")[0]
-        if not re.fullmatch(r"[A-Za-z0-9_]+", name) or name in out:
+    out, ignored = {}, {}
+    for path in sorted(directory.glob("test-*")):
+        m = re.fullmatch(rf"test-(.+)\.({re.escape(src)}|{re.escape(tgt)})(\.gz)?", path.name)
+        if m is None:
+            continue
+        name = m[1]
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            ignored[path.name] = "its name may hold only letters, digits and _"
+            continue
+        if name in out:
             continue
         s, t = _find(directory, f"test-{name}.{src}"), _find(directory, f"test-{name}.{tgt}")
         if s is not None and t is not None:
             out[name] = (s, t)
+        else:
+            ignored[path.name] = f"no {tgt if s is not None else src} side beside it"
+    key = (str(directory), src, tgt)
+    if ignored and key not in _NOTED:
+        _NOTED.add(key)
+        print(f"note: {directory}: {len(ignored)} extra test file(s) ignored: " +
+              "; ".join(f"{n} ({why})" for n, why in ignored.items()), file=sys.stderr)
     return out
+
+
+_NOTED: set = set()   # corpus folders whose ignored extra test files were already noted (once a process)
 
 
 def mirror_dir() -> Path | None:

@@ -10,6 +10,7 @@ ratio above ``max_ratio`` are dropped, and every drop is counted by reason.
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -22,9 +23,15 @@ CLEAN_MAX_TOKENS = 80
 CLEAN_MAX_RATIO = 9.0
 
 
+#: C0/C1 control characters (NUL, ESC, …; not tab/newline, which are whitespace anyway): Moses'
+#: tokeniser deletes them, which would merge the words around them (``perro\0come`` → ``perrocome``);
+#: here they separate words instead.
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+
+
 def nfc(line: str) -> str:
-    """NFC-normalise and collapse runs of whitespace."""
-    return " ".join(unicodedata.normalize("NFC", line).split())
+    """NFC-normalise, turn control characters into spaces (:data:`CONTROL_RE`), collapse whitespace."""
+    return " ".join(CONTROL_RE.sub(" ", unicodedata.normalize("NFC", line)).split())
 
 
 def tokenize(lines: Sequence[str], lang: str, desc: str = "tokenise") -> list[str]:

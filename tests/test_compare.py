@@ -453,3 +453,38 @@ def test_plan_budgets_by_epochs_and_seed_replicas():
     assert experiments.learning_steps(1000, 1, 28000, "epochs") == 1
     with pytest.raises(UserError, match="learning_budget"):
         experiments.learning_steps(1000, 10, 100, "updates")
+
+
+def test_seed_groups_table_and_budget_notes():
+    """Seed replicas (<name>-s<seed>) are grouped with their main system: mean ± sd over the runs and a
+    test over sentences and seeds; NMT systems stopped by their budget while dev rose are named."""
+    from compare import report
+    from evaluation.score import sentence_stats
+    refs = [f"the cat number {i} sat on the mat today" for i in range(40)]
+    good = [f"the cat number {i} sat on the mat" for i in range(40)]
+    bad = [f"a dog {i} was here" for i in range(40)]
+
+    def sys_(name, hyps, bleu, seed, **sc):
+        m = report.SYSTEM_RE.match(name)
+        return report.System(name, None, hyps, {"bleu": bleu, "seed": seed, **sc}, sentence_stats(hyps, refs),
+                             m["family"], m["kind"], int(m["size"]) if m["size"] else None)
+
+    systems = {"pbsmt": sys_("pbsmt", good, 30.0, 1234), "pbsmt-s11": sys_("pbsmt-s11", good, 32.0, 11),
+               "rnnsearch": sys_("rnnsearch", bad, 5.0, 1234, steps=1000, epochs=3.7, stop_reason="1000 steps",
+                                 dev_still_rising=True, cpu_minutes=20.0),
+               "rnnsearch-s11": sys_("rnnsearch-s11", bad, 6.0, 11),
+               "rnnsearch-n100": sys_("rnnsearch-n100", bad, 1.0, 1234)}
+    assert report.main_systems(systems) == ["pbsmt", "rnnsearch"]
+    assert report.seed_groups(systems) == {"pbsmt": ["pbsmt", "pbsmt-s11"], "rnnsearch": ["rnnsearch", "rnnsearch-s11"]}
+    table, lines = report.seed_table(systems)
+    row = table.set_index("system").loc["pbsmt"]
+    assert row["runs"] == 2 and row["BLEU mean"] == 31.0 and abs(row["BLEU sd"] - 2 ** 0.5) < 1e-12
+    assert row["seeds"] == "1234, 11" and row["as text"] == "31.00 ± 1.41 (n = 2 seeds)"
+    assert len(lines) == 1 and lines[0].startswith("pbsmt − rnnsearch") and "seeds" in lines[0]
+    notes = report.budget_notes(systems)
+    assert notes == ["rnnsearch: 1,000 updates, 3.7 epochs, 20 CPU-minutes, stopped by 1000 steps while dev BLEU "
+                     "was still rising: not converged, and every claim about it concerns an unconverged system"]
+    one = {k: v for k, v in systems.items() if "-s" not in k}
+    assert "one training run" in report.seed_table(one)[1][0]
+    assert report.select_bleu({"bleu_select_tuned": {"bleu": 12.5}}) == 12.5
+    assert report.select_bleu({"select": {"score": {"bleu": 7.25}}}) == 7.25 and report.select_bleu({}) is None

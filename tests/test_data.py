@@ -152,3 +152,20 @@ def test_dev_split_tune_and_select_are_disjoint_seeded_and_spread():
     assert select != list(range(490)) and min(select) < 50 and max(select) > 930   # spread over dev
     assert split_indices(1) == ([0], [])
     assert len(split_indices(2)[0]) == 1 and len(split_indices(2)[1]) == 1
+
+
+def test_control_characters_separate_words_instead_of_merging_them():
+    from data.preprocess import nfc, tokenize
+    assert nfc("perro\x00come\x1bpan") == "perro come pan"
+    assert tokenize([nfc("el perro\x00come")], "es", desc="t") == ["el perro come"]
+
+
+def test_extra_test_sets_that_are_ignored_are_noted_with_a_count(tmp_path, capsys):
+    from data import corpus
+    for name in ("test-ood.es", "test-ood.en", "test-my-ood.es", "test-my-ood.en", "test-half.es"):
+        (tmp_path / name).write_text("hola\n" if name.endswith(".es") else "hello\n")
+    got = corpus._extra_tests(tmp_path, "es", "en")
+    assert list(got) == ["ood"]
+    err = capsys.readouterr().err
+    assert "3 extra test file(s) ignored" in err and "test-half.es (no en side beside it)" in err
+    assert "test-my-ood.es (its name may hold only letters, digits and _)" in err
