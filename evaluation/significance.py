@@ -85,16 +85,9 @@ def bootstrap_ci(stats: np.ndarray, n_samples: int = 1000, seed: int = SEED,
     return Interval(bleu, lo, hi, n)
 
 
-@dataclass(frozen=True)
-class PairedResult:
-    bleu_a: float
-    bleu_b: float
-    delta: float      # bleu_a - bleu_b
-    p_value: float    # sacreBLEU paired-bs p-value (two-sided, shifted null), see module doc
-    win_a: float      # fraction of resamples where A > B (Koehn 2004)
-    win_b: float
-    n: int
-    n_samples: int
+class SignificanceResult:
+    """What every test result of the page shares (a dataclass with ``p_value``): significant at
+    ``ALPHA``, and its fields as a dict with that verdict."""
 
     @property
     def significant(self) -> bool:
@@ -104,6 +97,19 @@ class PairedResult:
         d = asdict(self)
         d["significant"] = self.significant
         return d
+
+
+@dataclass(frozen=True)
+class PairedResult(SignificanceResult):
+    bleu_a: float
+    bleu_b: float
+    delta: float      # bleu_a - bleu_b
+    p_value: float    # sacreBLEU paired-bs p-value (two-sided, shifted null), see module doc
+    win_a: float      # fraction of resamples where A > B (Koehn 2004)
+    win_b: float
+    n: int
+    n_samples: int
+
 
 
 def paired_bootstrap(stats_a: np.ndarray, stats_b: np.ndarray, n_samples: int = 1000,

@@ -41,7 +41,7 @@ import numpy as np
 from data.io import UserError
 from data.profiles import SEED
 from evaluation.score import bleu_from_stats
-from evaluation.significance import ALPHA, _ci_bounds, resample_weights
+from evaluation.significance import ALPHA, SignificanceResult, _ci_bounds, resample_weights
 
 #: floating-point slack for "≥ the observed difference" (BLEU is a float of integer statistics)
 _TIE = 1e-9
@@ -102,7 +102,7 @@ def seed_summary(scores: Sequence[float]) -> SeedSummary:
 
 
 @dataclass(frozen=True)
-class RandomizationResult:
+class RandomizationResult(SignificanceResult):
     bleu_a: float      # mean over runs (statistic="mean") or pooled BLEU
     bleu_b: float
     delta: float       # bleu_a - bleu_b
@@ -112,14 +112,6 @@ class RandomizationResult:
     n_shuffles: int    # R (2ⁿ for the exact test)
     statistic: str
 
-    @property
-    def significant(self) -> bool:
-        return self.p_value < ALPHA
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["significant"] = self.significant
-        return d
 
 
 def _score(sums: np.ndarray, statistic: str) -> np.ndarray:
@@ -268,7 +260,7 @@ def holm(family: Sequence[tuple[str, float]], alpha: float = ALPHA) -> list[Holm
 
 
 @dataclass(frozen=True)
-class GapGrowth:
+class GapGrowth(SignificanceResult):
     gap_short: float   # mean-over-runs BLEU(A) - BLEU(B) in the short bucket
     gap_long: float
     difference: float  # gap_long - gap_short
@@ -280,14 +272,6 @@ class GapGrowth:
     n_runs: int
     n_samples: int
 
-    @property
-    def significant(self) -> bool:
-        return self.p_value < ALPHA
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["significant"] = self.significant
-        return d
 
 
 def _stratum_weights(n_total: int, idx: np.ndarray, n_samples: int, seed: int) -> np.ndarray:
